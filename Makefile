@@ -1,0 +1,56 @@
+# 서울런 4050 venues: the two commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+# PostgreSQL for the test suite: use the local server when one answers, unless told otherwise.
+PG_DEFAULT := postgresql+asyncpg://postgres@127.0.0.1:5432/test
+ifeq ($(origin SEOULRUN_TEST_POSTGRES_URL), undefined)
+  ifneq ($(shell pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && echo yes),)
+    export SEOULRUN_TEST_POSTGRES_URL := $(PG_DEFAULT)
+  endif
+endif
+
+.PHONY: install run serve migrate demo test lint typecheck pytest bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+migrate: install
+	$(BIN)/seoulrun db upgrade
+
+demo: migrate
+	$(BIN)/seoulrun demo load
+
+run: demo
+	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+serve: install
+	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

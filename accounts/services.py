@@ -1,0 +1,253 @@
+"""Account rules: registration, login, bearer tokens, and accounts made by administrators or the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import passwords
+from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
+from accounts.schemas import AccountCreate, AccountRead, AccountUpdate, RegisterRequest
+from server.clock import to_kst, utcnow
+from server.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from server.pagination import Page, count
+from server.settings import Settings
+from venues.models import Venue
+
+
+class EmailTaken(Conflict):
+    title = "이미 가입된 이메일입니다 (This email is already registered)"
+
+
+class WeakPassword(ValidationFailed):
+    title = "비밀번호가 너무 약합니다 (The password is too weak)"
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def account_read(user: User) -> AccountRead:
+    return AccountRead(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        birth_year=user.birth_year,
+        phone=user.phone,
+        venue_ids=sorted(user.venue_ids),
+    )
+
+
+class AccountService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+
+    async def _hash(self, password: str) -> str:
+        return await passwords.hash_password(
+            password, time_cost=self.settings.argon2_time_cost, memory_kib=self.settings.argon2_memory_kib
+        )
+
+    def _check_strength(self, password: str, email: str, name: str) -> None:
+        if reason := passwords.weakness(password, email=email, name=name):
+            raise WeakPassword(reason, errors=[{"field": "password", "message": reason}])
+
+    async def _email_free(self, email: str) -> None:
+        if await self.session.scalar(select(User.id).where(User.email == email)) is not None:
+            raise EmailTaken(f"{email} 은(는) 이미 사용 중입니다 ({email} is already registered)")
+
+    async def _insert(self, user: User) -> User:
+        # The unique index decides between two registrations racing for one email.
+        try:
+            async with self.session.begin_nested():
+                self.session.add(user)
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise EmailTaken(
+                f"{user.email} 은(는) 이미 사용 중입니다 ({user.email} is already registered)"
+            ) from exc
+        return user
+
+    async def register(self, data: RegisterRequest, *, now: datetime | None = None) -> User:
+        email = normalize_email(data.email)
+        year = (now or utcnow()).year
+        if data.birth_year > year:
+            raise ValidationFailed(
+                "출생연도가 올바르지 않습니다 (birth year is in the future)",
+                errors=[{"field": "birth_year", "message": "must not be in the future"}],
+            )
+        self._check_strength(data.password, email, data.name)
+        await self._email_free(email)
+        user = User(
+            email=email,
+            password_hash=await self._hash(data.password),
+            name=data.name.strip(),
+            birth_year=data.birth_year,
+            phone=data.phone,
+            role=Role.CITIZEN,
+            assignments=[],
+        )
+        return await self._insert(user)
+
+    async def login(self, email: str, password: str, *, now: datetime | None = None) -> tuple[str, datetime]:
+        now = now or utcnow()
+        user = await self.session.scalar(select(User).where(User.email == normalize_email(email)))
+        kw = {"time_cost": self.settings.argon2_time_cost, "memory_kib": self.settings.argon2_memory_kib}
+        if user is None:
+            await passwords.dummy_verify(password, **kw)
+            raise Unauthenticated("이메일 또는 비밀번호가 올바르지 않습니다 (Wrong email or password)")
+        if not await passwords.verify_password(user.password_hash, password, **kw) or not user.is_active:
+            raise Unauthenticated("이메일 또는 비밀번호가 올바르지 않습니다 (Wrong email or password)")
+        return await self.issue_token(user, now=now)
+
+    async def issue_token(self, user: User, *, now: datetime | None = None) -> tuple[str, datetime]:
+        now = now or utcnow()
+        token = secrets.token_urlsafe(32)
+        expires_at = now + timedelta(hours=self.settings.token_ttl_hours)
+        self.session.add(AccessToken(token_hash=_hash_token(token), user_id=user.id, expires_at=expires_at))
+        await self.session.flush()
+        return token, to_kst(expires_at)
+
+    async def authenticate(self, token: str, *, now: datetime | None = None) -> User:
+        now = now or utcnow()
+        user = await self.session.scalar(
+            select(User)
+            .join(AccessToken, AccessToken.user_id == User.id)
+            .where(
+                AccessToken.token_hash == _hash_token(token),
+                AccessToken.expires_at > now,
+                AccessToken.revoked.is_(False),
+                User.is_active.is_(True),
+            )
+        )
+        if user is None:
+            raise Unauthenticated("토큰이 없거나 만료되었습니다 (Missing, expired or revoked token)")
+        return user
+
+    async def revoke(self, token: str) -> None:
+        await self.session.execute(
+            update(AccessToken).where(AccessToken.token_hash == _hash_token(token)).values(revoked=True)
+        )
+
+    async def purge_expired_tokens(self, *, now: datetime | None = None) -> int:
+        result = await self.session.execute(
+            delete(AccessToken).where(AccessToken.expires_at <= (now or utcnow()))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # --- accounts made by administrators and the CLI ---------------------------------------------
+
+    async def _venue_ids_exist(self, venue_ids: Iterable[int]) -> list[int]:
+        wanted = sorted(set(venue_ids))
+        if not wanted:
+            return []
+        found = set((await self.session.scalars(select(Venue.id).where(Venue.id.in_(wanted)))).all())
+        missing = [v for v in wanted if v not in found]
+        if missing:
+            raise ValidationFailed(
+                f"없는 장소입니다 (unknown venues): {missing}",
+                errors=[{"field": "venue_ids", "message": f"unknown venue ids {missing}"}],
+            )
+        return wanted
+
+    def _check_assignments(self, role: str, venue_ids: list[int]) -> None:
+        if venue_ids and role not in VENUE_SCOPED_ROLES:
+            raise ValidationFailed(
+                "장소 배정은 직원과 관리자만 가능합니다 (only staff and managers are assigned to venues)",
+                errors=[{"field": "venue_ids", "message": "only for roles staff and manager"}],
+            )
+
+    async def create(self, data: AccountCreate) -> User:
+        email = normalize_email(data.email)
+        self._check_strength(data.password, email, data.name)
+        venue_ids = await self._venue_ids_exist(data.venue_ids)
+        self._check_assignments(data.role, venue_ids)
+        await self._email_free(email)
+        user = User(
+            email=email,
+            password_hash=await self._hash(data.password),
+            name=data.name.strip(),
+            birth_year=data.birth_year,
+            phone=data.phone,
+            role=data.role,
+            assignments=[VenueAssignment(venue_id=v) for v in venue_ids],
+        )
+        return await self._insert(user)
+
+    async def get(self, user_id: int) -> User:
+        user = await self.session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"계정 {user_id} 없음 (no account {user_id})")
+        return user
+
+    async def update(self, user_id: int, data: AccountUpdate) -> User:
+        user = await self.get(user_id)
+        role = user.role if data.role is msgspec.UNSET else data.role
+        if data.name is not msgspec.UNSET:
+            user.name = data.name.strip()
+        if data.is_active is not msgspec.UNSET:
+            user.is_active = data.is_active
+        if data.password is not msgspec.UNSET:
+            self._check_strength(data.password, user.email, user.name)
+            user.password_hash = await self._hash(data.password)
+        venue_ids = sorted(user.venue_ids) if data.venue_ids is msgspec.UNSET else data.venue_ids
+        venue_ids = await self._venue_ids_exist(venue_ids) if role in VENUE_SCOPED_ROLES else []
+        self._check_assignments(role, venue_ids)
+        user.role = role
+        self._set_assignments(user, venue_ids)
+        await self.session.flush()
+        return user
+
+    def _set_assignments(self, user: User, venue_ids: list[int]) -> None:
+        keep = [a for a in user.assignments if a.venue_id in venue_ids]
+        have = {a.venue_id for a in keep}
+        user.assignments = keep + [VenueAssignment(venue_id=v) for v in venue_ids if v not in have]
+
+    async def upsert(
+        self, email: str, password: str, role: str, venue_slugs: list[str], name: str | None = None
+    ) -> tuple[User, bool]:
+        """Create an account, or update the role, password and venues of an existing one (the CLI)."""
+        email = normalize_email(email)
+        venue_ids: list[int] = []
+        if venue_slugs:
+            rows = (
+                await self.session.execute(select(Venue.slug, Venue.id).where(Venue.slug.in_(venue_slugs)))
+            ).all()
+            found = {slug: vid for slug, vid in rows}
+            missing = [s for s in venue_slugs if s not in found]
+            if missing:
+                raise ValidationFailed(f"없는 장소입니다 (unknown venues): {', '.join(missing)}")
+            venue_ids = sorted(found[s] for s in venue_slugs)
+        existing = await self.session.scalar(select(User).where(User.email == email))
+        if existing is None:
+            data = AccountCreate(email=email, password=password, name=name or email.split("@")[0], role=role)
+            data.venue_ids = venue_ids
+            return await self.create(data), True
+        self._check_strength(password, email, existing.name)
+        update_data = AccountUpdate(role=role, password=password, venue_ids=venue_ids, is_active=True)
+        if name:
+            update_data.name = name
+        return await self.update(existing.id, update_data), False
+
+    async def search(self, *, role: str | None, q: str | None, limit: int, offset: int) -> Page[AccountRead]:
+        query = select(User)
+        if role:
+            query = query.where(User.role == role)
+        if q:
+            like = f"%{q.strip().lower()}%"
+            query = query.where(or_(User.email.like(like), func.lower(User.name).like(like)))
+        total = await count(self.session, query)
+        users = (await self.session.scalars(query.order_by(User.id).limit(limit).offset(offset))).all()
+        return Page(items=[account_read(u) for u in users], total=total, limit=limit, offset=offset)

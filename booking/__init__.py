@@ -1,0 +1,1 @@
+"""The booking engine: slots, seats and nights that can never be oversold."""

@@ -1,0 +1,1 @@
+"""iCal subscriptions of venues, spaces, programmes and bookings."""

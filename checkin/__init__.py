@@ -1,0 +1,1 @@
+"""QR check-in at the door: signed codes, scan answers, offline scanning."""

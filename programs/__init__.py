@@ -1,0 +1,1 @@
+"""Programmes and their sessions: courses, drop-in classes, lotteries and overnight camps."""

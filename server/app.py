@@ -1,0 +1,126 @@
+"""The app factory: assembles the domains' routes, the database plugin, errors, OpenAPI and the scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.enums import ScopeType
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.plugins.sqlalchemy import SQLAlchemyPlugin
+from litestar.response import Response
+from litestar.types import ASGIApp, Receive, Scope, Send
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts.routes import AuthController, MeController, UserAdminController
+from server.database import alchemy_config, create_engine, sqlite_write_intent
+from server.errors import EXCEPTION_HANDLERS
+from server.scheduler import build_scheduler
+from server.settings import Settings
+from venues.routes import SpaceController, VenueController, list_districts
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def write_intent_middleware(app: ASGIApp) -> ASGIApp:
+    """Tell the SQLite engine whether this request may write (see ``server.database._sqlite_begin``)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            token = sqlite_write_intent.set(scope.get("method", "GET") not in SAFE_METHODS)
+            try:
+                await app(scope, receive, send)
+            finally:
+                sqlite_write_intent.reset(token)
+        else:
+            await app(scope, receive, send)
+
+    return middleware
+
+
+@get("/health", operation_id="health", summary="Liveness and database check", tags=["system"])
+async def health(state: State) -> Response[dict[str, str]]:
+    engine: AsyncEngine = state.engine
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure to reach the database is "error", never a 500
+        log.warning("health: database unreachable: %s", exc)
+        return Response({"status": "error", "database": "error"}, status_code=503)
+    return Response({"status": "ok", "database": "ok"})
+
+
+def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = engine or create_engine(settings)
+
+    @asynccontextmanager
+    async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
+        scheduler = build_scheduler(engine, settings) if settings.scheduler_enabled else None
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+
+    def provide_settings() -> Settings:
+        return settings
+
+    openapi = OpenAPIConfig(
+        title="서울런 4050 Venues API",
+        version="0.1.0",
+        description=(
+            "서울런 4050 장소 예약·운영 시스템 — venue booking and operations for Seoul's programme for "
+            "citizens aged 40 to 64. Errors are RFC 9457 problem details with a stable `code`."
+        ),
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        servers=[Server(url=settings.base_url)],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", description="from POST /api/auth/login"
+                )
+            }
+        ),
+        use_handler_docstrings=True,
+    )
+
+    app = Litestar(
+        route_handlers=[
+            health,
+            AuthController,
+            MeController,
+            UserAdminController,
+            VenueController,
+            SpaceController,
+            list_districts,
+        ],
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
+        dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[write_intent_middleware],
+        openapi_config=openapi,
+        lifespan=[scheduler_lifespan],
+        state=State({"engine": engine, "settings": settings}),
+        request_max_body_size=settings.max_body_bytes,
+        debug=settings.debug,
+    )
+    return app
+
+
+def app_from_env() -> Litestar:
+    """The entry point of ``uvicorn --factory server.app:app_from_env`` (each worker builds its own)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return create_app()

@@ -1,0 +1,135 @@
+"""The ``seoulrun`` command: serve, migrate, load the demo catalogue, manage accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from server.settings import Settings
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings], Coroutine[Any, Any, T]]) -> T:
+    settings = Settings.from_env()
+    return asyncio.run(work(settings))
+
+
+@click.group(help="서울런 4050 장소 예약·운영 시스템 (venue booking and operations)")
+def main() -> None:
+    pass
+
+
+@main.command(help="Serve the HTTP API (uvicorn).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--reload", is_flag=True, help="Restart on code changes (development).")
+def serve(host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers if not reload else None,
+        reload=reload,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.group(help="Database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Apply the migrations to SEOULRUN_DATABASE_URL.")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    from server.migrate import upgrade
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at revision {revision}: {_safe_url(settings.database_url)}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@main.group(help="Demo catalogue.")
+def demo() -> None:
+    pass
+
+
+@demo.command("load", help="Load the demo venues and accounts (idempotent); prints the demo passwords.")
+def demo_load() -> None:
+    from server.database import create_engine, unit_of_work
+    from server.demo import DemoResult, load_demo
+
+    async def work(settings: Settings) -> DemoResult:
+        engine = create_engine(settings)
+        try:
+            async with unit_of_work(engine) as session:
+                return await load_demo(session, settings)
+        finally:
+            await engine.dispose()
+
+    result = _run(work)
+    click.echo(f"venues: {result.venues_total} ({result.venues_created} new)")
+    click.echo("demo accounts (이메일 / 비밀번호 / 역할):")
+    for account in result.accounts:
+        venues = f"  venues: {', '.join(account.get('venues', []))}" if account.get("venues") else ""
+        click.echo(f"  {account['email']:<42} {account['password']:<24} {account['role']}{venues}")
+
+
+@main.group(help="Accounts.")
+def users() -> None:
+    pass
+
+
+@users.command(
+    "create", help="Create an account, or update the role, password and venues of an existing one."
+)
+@click.argument("email")
+@click.option("--password", required=True)
+@click.option(
+    "--role", required=True, type=click.Choice(["citizen", "staff", "manager", "instructor", "admin"])
+)
+@click.option("--venue", "venues", multiple=True, help="Venue slug (staff and managers); repeat for several.")
+@click.option("--name", default=None)
+def users_create(email: str, password: str, role: str, venues: tuple[str, ...], name: str | None) -> None:
+    from server.database import create_engine, unit_of_work
+    from server.errors import DomainError
+
+    async def work(settings: Settings) -> tuple[int, bool]:
+        from accounts.services import AccountService
+
+        engine = create_engine(settings)
+        try:
+            async with unit_of_work(engine) as session:
+                user, created = await AccountService(session, settings).upsert(
+                    email, password, role, list(venues), name=name
+                )
+                return user.id, created
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id, created = _run(work)
+    except DomainError as exc:
+        click.echo(f"error ({exc.code}): {exc.detail}", err=True)
+        sys.exit(2)
+    click.echo(f"{'created' if created else 'updated'} account {user_id}: {email} ({role})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Offset pagination as API.md states it: ``?limit=`` (default 50, at most 500) and ``?offset=``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+import msgspec
+from litestar.params import Parameter
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+Limit = Annotated[
+    int, Parameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})")
+]
+Offset = Annotated[int, Parameter(ge=0, description="Items to skip (default 0)")]
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+async def count(session: AsyncSession, query: Select[tuple[T]]) -> int:
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)

@@ -1,0 +1,63 @@
+"""Scheduled work: an APScheduler 3 ``AsyncIOScheduler`` started with the app.
+
+Each domain adds its jobs to ``JOBS``. Every job opens its own unit of work and must be idempotent: with
+several server processes each runs its own scheduler, so a job may run twice at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.clock import KST
+from server.database import unit_of_work
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JobFunc = Callable[[AsyncEngine, Settings, datetime | None], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    id: str
+    func: JobFunc
+    trigger: Any  # an APScheduler trigger
+    run_at_start: bool = False
+
+
+async def purge_expired_tokens(engine: AsyncEngine, settings: Settings, now: datetime | None = None) -> int:
+    from accounts.services import AccountService
+
+    async with unit_of_work(engine) as session:
+        return await AccountService(session, settings).purge_expired_tokens(now=now)
+
+
+JOBS: list[JobSpec] = [
+    JobSpec("purge-expired-tokens", purge_expired_tokens, CronTrigger(hour=4, minute=17, timezone=KST)),
+]
+
+
+async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings) -> None:
+    try:
+        result = await spec.func(engine, settings, None)
+        log.info("job %s done: %s", spec.id, result)
+    except Exception:
+        log.exception("job %s failed", spec.id)
+
+
+def build_scheduler(engine: AsyncEngine, settings: Settings) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
+    for spec in JOBS:
+        extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
+        scheduler.add_job(
+            _run, spec.trigger, args=(spec, engine, settings), id=spec.id, replace_existing=True, **extra
+        )
+    return scheduler

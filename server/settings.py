@@ -1,0 +1,73 @@
+"""Settings read from ``SEOULRUN_*`` environment variables, with defaults good for a laptop."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH: Final = PROJECT_ROOT / "var" / "seoulrun.sqlite3"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"SEOULRUN_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(f"SEOULRUN_{name}")
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _default_secret() -> str:
+    # A development fallback: a random key per process would log everyone out on every restart
+    # (and differ between workers), so keep one beside the SQLite database instead.
+    path = PROJECT_ROOT / "var" / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}")
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    debug: bool = False
+    scheduler_enabled: bool = True
+    token_ttl_hours: int = 24 * 14
+    db_pool_size: int = 10
+    db_lock_timeout_ms: int = 5000
+    # argon2 cost: the defaults of argon2-cffi (RFC 9106 low-memory profile); tests lower them.
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    max_body_bytes: int = 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        database_url = _env("DATABASE_URL", "") or f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+        return cls(
+            database_url=database_url,
+            secret_key=_env("SECRET_KEY", "") or _default_secret(),
+            base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+            debug=_env_bool("DEBUG", False),
+            scheduler_enabled=_env_bool("SCHEDULER", True),
+            token_ttl_hours=int(_env("TOKEN_TTL_HOURS", str(24 * 14))),
+            db_pool_size=int(_env("DB_POOL_SIZE", "10")),
+            db_lock_timeout_ms=int(_env("DB_LOCK_TIMEOUT_MS", "5000")),
+            argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
+            argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""The venue catalogue: venues, their spaces, opening hours, closures, holidays and booking rules."""

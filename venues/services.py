@@ -1,0 +1,422 @@
+"""The venue catalogue's rules: listing and searching, editing by managers, opening days and closures."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, time, timedelta
+
+import msgspec
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.pagination import Page, count
+from venues import districts
+from venues.models import Closure, OpeningHours, Space, SpaceShape, Venue, VenueKind
+from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours
+from venues.rules import RulesOverride, effective_rules, override_to_json, parse_override
+from venues.schemas import (
+    ClosureCreate,
+    ClosureRead,
+    DayRead,
+    IntervalRead,
+    OpeningHoursItem,
+    SpaceCreate,
+    SpaceRead,
+    SpaceUpdate,
+    VenueCreate,
+    VenueDetail,
+    VenueSummary,
+    VenueUpdate,
+)
+
+MAX_DAYS_RANGE = 366
+
+# Called after a closure is added, inside the same transaction: the booking engine registers a hook that
+# cancels the bookings the closure hits (venues must not import booking; dependencies point the other way).
+ClosureHook = Callable[[AsyncSession, Closure], Awaitable[None]]
+closure_hooks: list[ClosureHook] = []
+
+
+def hhmm(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+def parse_hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def _district(code: str) -> districts.District:
+    found = districts.resolve(code)
+    if found is None:
+        raise ValidationFailed(
+            f"알 수 없는 자치구입니다 (unknown district): {code}",
+            errors=[
+                {"field": "district", "message": f"one of {', '.join(d.code for d in districts.DISTRICTS)}"}
+            ],
+        )
+    return found
+
+
+def venue_summary(venue: Venue) -> VenueSummary:
+    district = districts.BY_CODE[venue.district]
+    return VenueSummary(
+        id=venue.id,
+        slug=venue.slug,
+        name=venue.name,
+        name_en=venue.name_en,
+        kind=VenueKind(venue.kind),
+        district=venue.district,
+        district_name=district.name,
+        district_name_en=district.name_en,
+        address=venue.address,
+        lat=venue.lat,
+        lon=venue.lon,
+        is_sample=venue.is_sample,
+    )
+
+
+def space_read(space: Space, venue: Venue) -> SpaceRead:
+    return SpaceRead(
+        id=space.id,
+        venue_id=space.venue_id,
+        slug=space.slug,
+        name=space.name,
+        name_en=space.name_en,
+        kind=space.kind,  # type: ignore[arg-type]
+        shape=space.shape,  # type: ignore[arg-type]
+        capacity=space.capacity,
+        max_party=space.max_party,
+        slot_minutes=space.slot_minutes,
+        is_active=space.is_active,
+        rules=effective_rules(venue.kind, venue.rules, space.rules),
+    )
+
+
+def venue_detail(venue: Venue) -> VenueDetail:
+    summary = msgspec.structs.asdict(venue_summary(venue))
+    return VenueDetail(
+        **summary,
+        phone=venue.phone,
+        description=venue.description,
+        description_en=venue.description_en,
+        opens_on_holidays=venue.opens_on_holidays,
+        is_active=venue.is_active,
+        opening_hours=[
+            OpeningHoursItem(weekday=h.weekday, opens=hhmm(h.opens), closes=hhmm(h.closes))
+            for h in venue.opening_hours
+        ],
+        spaces=[space_read(s, venue) for s in venue.spaces],
+        rules=effective_rules(venue.kind, venue.rules),
+        rule_overrides=parse_override(venue.rules),
+    )
+
+
+def closure_read(closure: Closure) -> ClosureRead:
+    return ClosureRead(
+        id=closure.id,
+        venue_id=closure.venue_id,
+        space_id=closure.space_id,
+        start_date=closure.start_date,
+        end_date=closure.end_date,
+        reason=closure.reason,
+        reason_en=closure.reason_en,
+    )
+
+
+def _check_opening_hours(items: Sequence[OpeningHoursItem]) -> list[OpeningHours]:
+    rows = sorted((i.weekday, parse_hhmm(i.opens), parse_hhmm(i.closes)) for i in items)
+    for index, (weekday, opens, closes) in enumerate(rows):
+        if opens >= closes:
+            raise ValidationFailed(
+                "여는 시간이 닫는 시간보다 빨라야 합니다 (opens must be before closes)",
+                errors=[{"field": f"opening_hours[{index}]", "message": "opens must be before closes"}],
+            )
+        if index and rows[index - 1][0] == weekday and rows[index - 1][2] > opens:
+            raise ValidationFailed(
+                "같은 요일의 운영 시간이 겹칩니다 (intervals of one weekday overlap)",
+                errors=[{"field": f"opening_hours[{index}]", "message": "overlaps the previous interval"}],
+            )
+    return [OpeningHours(weekday=w, opens=o, closes=c) for w, o, c in rows]
+
+
+def _check_space_shape(shape: str, capacity: int, max_party: int, slot_minutes: int | None) -> None:
+    if shape == SpaceShape.STAY and slot_minutes is not None:
+        raise ValidationFailed(
+            "숙박 공간에는 슬롯 길이가 없습니다 (a stay space has no slot length)",
+            errors=[{"field": "slot_minutes", "message": "must be null for shape stay"}],
+        )
+    if shape != SpaceShape.STAY and slot_minutes is None:
+        raise ValidationFailed(
+            "슬롯 길이(분)가 필요합니다 (slot_minutes is required)",
+            errors=[{"field": "slot_minutes", "message": "required for shapes exclusive and shared"}],
+        )
+    if max_party > capacity:
+        raise ValidationFailed(
+            "최대 인원이 정원보다 클 수 없습니다 (max_party cannot exceed capacity)",
+            errors=[{"field": "max_party", "message": "must be at most capacity"}],
+        )
+
+
+class VenueService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def _filtered(self, kind: str | None, district: str | None, q: str | None) -> Select[tuple[Venue]]:
+        query = select(Venue).where(Venue.is_active.is_(True))
+        if kind:
+            query = query.where(Venue.kind == kind)
+        if district:
+            query = query.where(Venue.district == _district(district).code)
+        if q and q.strip():
+            like = f"%{q.strip().lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(Venue.name).like(like),
+                    func.lower(Venue.name_en).like(like),
+                    func.lower(Venue.address).like(like),
+                    Venue.slug.like(like),
+                )
+            )
+        return query
+
+    async def search(
+        self, *, kind: str | None, district: str | None, q: str | None, limit: int, offset: int
+    ) -> Page[VenueSummary]:
+        query = self._filtered(kind, district, q)
+        total = await count(self.session, query)
+        venues = (await self.session.scalars(query.order_by(Venue.id).limit(limit).offset(offset))).all()
+        return Page(items=[venue_summary(v) for v in venues], total=total, limit=limit, offset=offset)
+
+    async def get(self, venue_id: int, *, with_children: bool = False) -> Venue:
+        query = select(Venue).where(Venue.id == venue_id)
+        if with_children:
+            query = query.options(selectinload(Venue.spaces), selectinload(Venue.opening_hours))
+        venue = await self.session.scalar(query)
+        if venue is None:
+            raise NotFound(f"장소 {venue_id} 없음 (no venue {venue_id})")
+        return venue
+
+    async def detail(self, venue_id: int) -> VenueDetail:
+        return venue_detail(await self.get(venue_id, with_children=True))
+
+    async def get_space(self, space_id: int) -> Space:
+        space = await self.session.scalar(
+            select(Space).where(Space.id == space_id).options(selectinload(Space.venue))
+        )
+        if space is None:
+            raise NotFound(f"공간 {space_id} 없음 (no space {space_id})")
+        return space
+
+    async def space(self, space_id: int) -> SpaceRead:
+        space = await self.get_space(space_id)
+        return space_read(space, space.venue)
+
+    # --- opening days ----------------------------------------------------------------------------
+
+    async def day_statuses(
+        self, venue: Venue, start: date, end: date, *, space_id: int | None = None
+    ) -> list[DayStatus]:
+        """Open or closed, with hours or the reason, for each Seoul date from ``start`` to ``end``."""
+        hours_rows = (
+            await self.session.execute(
+                select(OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes).where(
+                    OpeningHours.venue_id == venue.id
+                )
+            )
+        ).all()
+        hours = weekly_hours((w, o, c) for w, o, c in hours_rows)
+        closures = [
+            ClosureSpan(c.start_date, c.end_date, c.reason, c.reason_en, c.space_id)
+            for c in await self.closures_between(venue.id, start, end)
+        ]
+        return [
+            day_status(
+                start + timedelta(days=n),
+                hours,
+                closures,
+                opens_on_holidays=venue.opens_on_holidays,
+                space_id=space_id,
+            )
+            for n in range((end - start).days + 1)
+        ]
+
+    async def days(self, venue_id: int, start: date, end: date, space_id: int | None = None) -> list[DayRead]:
+        if end < start:
+            raise ValidationFailed(
+                "to 는 from 이후여야 합니다 (to must not be before from)",
+                errors=[{"field": "to", "message": "before from"}],
+            )
+        if (end - start).days >= MAX_DAYS_RANGE:
+            raise ValidationFailed(
+                f"기간은 {MAX_DAYS_RANGE}일 이하여야 합니다 (at most {MAX_DAYS_RANGE} days)",
+                errors=[{"field": "to", "message": f"range longer than {MAX_DAYS_RANGE} days"}],
+            )
+        venue = await self.get(venue_id)
+        if space_id is not None and (await self.get_space(space_id)).venue_id != venue_id:
+            raise NotFound(
+                f"장소 {venue_id} 에 공간 {space_id} 없음 (no space {space_id} at venue {venue_id})"
+            )
+        statuses = await self.day_statuses(venue, start, end, space_id=space_id)
+        return [
+            DayRead(
+                date=s.date,
+                open=s.open,
+                hours=[IntervalRead(opens=hhmm(i.opens), closes=hhmm(i.closes)) for i in s.hours],
+                reason=s.reason,
+                reason_en=s.reason_en,
+            )
+            for s in statuses
+        ]
+
+    async def closures_between(self, venue_id: int, start: date, end: date) -> Sequence[Closure]:
+        return (
+            await self.session.scalars(
+                select(Closure)
+                .where(Closure.venue_id == venue_id, Closure.start_date <= end, Closure.end_date >= start)
+                .order_by(Closure.start_date, Closure.id)
+            )
+        ).all()
+
+    # --- editing ---------------------------------------------------------------------------------
+
+    async def _flush_unique(self, what: str) -> None:
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"이미 있는 {what}입니다 (that {what} already exists)") from exc
+
+    async def create(self, data: VenueCreate) -> Venue:
+        venue = Venue(
+            slug=data.slug,
+            kind=data.kind,
+            name=data.name.strip(),
+            name_en=data.name_en.strip(),
+            district=_district(data.district).code,
+            address=data.address.strip(),
+            lat=data.lat,
+            lon=data.lon,
+            phone=data.phone,
+            description=data.description,
+            description_en=data.description_en,
+            opens_on_holidays=data.opens_on_holidays,
+            is_sample=data.is_sample,
+            rules=override_to_json(data.rules),
+            opening_hours=_check_opening_hours(data.opening_hours),
+            spaces=[],
+        )
+        self.session.add(venue)
+        await self._flush_unique("slug")
+        return venue
+
+    async def update(self, venue_id: int, data: VenueUpdate) -> Venue:
+        venue = await self.get(venue_id, with_children=True)
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        if "district" in changes:
+            changes["district"] = _district(changes["district"]).code
+        if "rules" in changes:
+            changes["rules"] = override_to_json(changes["rules"])
+        for key, value in changes.items():
+            setattr(venue, key, value)
+        await self.session.flush()
+        return venue
+
+    async def set_opening_hours(self, venue_id: int, items: Sequence[OpeningHoursItem]) -> Venue:
+        venue = await self.get(venue_id, with_children=True)
+        venue.opening_hours.clear()
+        await self.session.flush()  # delete the old week first: the new one reuses its unique keys
+        venue.opening_hours.extend(_check_opening_hours(items))
+        await self.session.flush()
+        return venue
+
+    async def add_space(self, venue_id: int, data: SpaceCreate) -> SpaceRead:
+        venue = await self.get(venue_id)
+        max_party = data.max_party or (data.capacity if data.shape != SpaceShape.SHARED else 1)
+        _check_space_shape(data.shape, data.capacity, max_party, data.slot_minutes)
+        space = Space(
+            venue_id=venue.id,
+            slug=data.slug,
+            kind=data.kind,
+            shape=data.shape,
+            name=data.name.strip(),
+            name_en=data.name_en.strip(),
+            capacity=data.capacity,
+            max_party=max_party,
+            slot_minutes=data.slot_minutes,
+            rules=override_to_json(data.rules),
+        )
+        self.session.add(space)
+        await self._flush_unique("공간 slug (space slug)")
+        return space_read(space, venue)
+
+    async def update_space(self, space_id: int, data: SpaceUpdate) -> SpaceRead:
+        space = await self.get_space(space_id)
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        if "rules" in changes:
+            changes["rules"] = override_to_json(changes["rules"])
+        capacity = changes.get("capacity", space.capacity)
+        max_party = changes.get("max_party", min(space.max_party, capacity))
+        _check_space_shape(space.shape, capacity, max_party, changes.get("slot_minutes", space.slot_minutes))
+        changes["max_party"] = max_party
+        for key, value in changes.items():
+            setattr(space, key, value)
+        await self.session.flush()
+        return space_read(space, space.venue)
+
+    async def add_closure(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
+        venue = await self.get(venue_id)
+        if data.end_date < data.start_date:
+            raise ValidationFailed(
+                "종료일이 시작일보다 빠릅니다 (end_date is before start_date)",
+                errors=[{"field": "end_date", "message": "before start_date"}],
+            )
+        if data.space_id is not None and (await self.get_space(data.space_id)).venue_id != venue.id:
+            raise ValidationFailed(
+                "다른 장소의 공간입니다 (that space belongs to another venue)",
+                errors=[{"field": "space_id", "message": "not a space of this venue"}],
+            )
+        closure = Closure(
+            venue_id=venue.id,
+            space_id=data.space_id,
+            start_date=data.start_date,
+            end_date=data.end_date,
+            reason=data.reason.strip(),
+            reason_en=data.reason_en.strip(),
+            created_by_id=created_by_id,
+        )
+        self.session.add(closure)
+        await self.session.flush()
+        for hook in closure_hooks:
+            await hook(self.session, closure)
+        return closure
+
+    async def list_closures(
+        self, venue_id: int, *, since: date | None, limit: int, offset: int
+    ) -> Page[ClosureRead]:
+        await self.get(venue_id)
+        query = select(Closure).where(Closure.venue_id == venue_id)
+        if since:
+            query = query.where(Closure.end_date >= since)
+        total = await count(self.session, query)
+        rows = (
+            await self.session.scalars(
+                query.order_by(Closure.start_date, Closure.id).limit(limit).offset(offset)
+            )
+        ).all()
+        return Page(items=[closure_read(c) for c in rows], total=total, limit=limit, offset=offset)
+
+    async def delete_closure(self, venue_id: int, closure_id: int) -> None:
+        closure = await self.session.get(Closure, closure_id)
+        if closure is None or closure.venue_id != venue_id:
+            raise NotFound(f"휴관 {closure_id} 없음 (no closure {closure_id} at venue {venue_id})")
+        await self.session.delete(closure)
+        await self.session.flush()
+
+
+__all__ = ["RulesOverride", "VenueService", "closure_hooks"]
