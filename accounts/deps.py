@@ -23,9 +23,7 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
     return token.strip()
 
 
-async def provide_current_user(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
-) -> User:
+async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("Authorization: Bearer <token> 헤더가 필요합니다 (a bearer token is required)")

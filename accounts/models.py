@@ -37,6 +37,8 @@ class User(IdentityAuditBase):
     phone: Mapped[str | None] = mapped_column(String(40))
     role: Mapped[str] = mapped_column(String(16), default=Role.CITIZEN)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set by the booking engine after repeated no-shows: no new bookings until then.
+    suspended_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
     assignments: Mapped[list[VenueAssignment]] = relationship(
         cascade="all, delete-orphan", lazy="selectin", order_by="VenueAssignment.venue_id"

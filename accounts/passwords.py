@@ -30,9 +30,7 @@ def weakness(password: str, *, email: str = "", name: str = "") -> str | None:
         return f"비밀번호는 {MIN_LENGTH}자 이상이어야 합니다 (at least {MIN_LENGTH} characters)"
     if len(password) > MAX_LENGTH:
         return f"비밀번호는 {MAX_LENGTH}자 이하여야 합니다 (at most {MAX_LENGTH} characters)"
-    classes = sum(
-        bool(re.search(pattern, password)) for pattern in (r"[A-Za-z가-힣]", r"\d", r"[^A-Za-z0-9가-힣]")
-    )
+    classes = sum(bool(re.search(pattern, password)) for pattern in (r"[A-Za-z가-힣]", r"\d", r"[^A-Za-z0-9가-힣]"))
     if classes < 2:
         return "문자, 숫자, 기호 중 두 가지 이상을 섞어 주세요 (mix at least two of letters, digits, symbols)"
     lowered = password.casefold()
@@ -66,7 +64,5 @@ _DUMMY: dict[tuple[int, int], str] = {}
 async def dummy_verify(password: str, *, time_cost: int, memory_kib: int) -> None:
     key = (time_cost, memory_kib)
     if key not in _DUMMY:
-        _DUMMY[key] = await hash_password(
-            "not-a-real-password-4050", time_cost=time_cost, memory_kib=memory_kib
-        )
+        _DUMMY[key] = await hash_password("not-a-real-password-4050", time_cost=time_cost, memory_kib=memory_kib)
     await verify_password(_DUMMY[key], password, time_cost=time_cost, memory_kib=memory_kib)

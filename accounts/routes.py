@@ -29,9 +29,7 @@ class AuthController(Controller):
     tags = ["accounts"]
 
     @post("/register", operation_id="register", summary="Register a citizen account (시민 회원가입)")
-    async def register(
-        self, data: RegisterRequest, db_session: AsyncSession, settings: Settings
-    ) -> AccountRead:
+    async def register(self, data: RegisterRequest, db_session: AsyncSession, settings: Settings) -> AccountRead:
         return account_read(await AccountService(db_session, settings).register(data))
 
     @post("/login", status_code=200, operation_id="login", summary="Log in and get a bearer token (로그인)")
@@ -106,9 +104,7 @@ class UserAdminController(Controller):
         require_role(current_user, Role.ADMIN)
         return account_read(await AccountService(db_session, settings).get(user_id))
 
-    @patch(
-        "/{user_id:int}", operation_id="updateUser", summary="Change role, venues, password or status (admin)"
-    )
+    @patch("/{user_id:int}", operation_id="updateUser", summary="Change role, venues, password or status (admin)")
     async def update_user(
         self,
         user_id: int,

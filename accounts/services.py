@@ -75,9 +75,7 @@ class AccountService:
                 self.session.add(user)
                 await self.session.flush()
         except IntegrityError as exc:
-            raise EmailTaken(
-                f"{user.email} 은(는) 이미 사용 중입니다 ({user.email} is already registered)"
-            ) from exc
+            raise EmailTaken(f"{user.email} 은(는) 이미 사용 중입니다 ({user.email} is already registered)") from exc
         return user
 
     async def register(self, data: RegisterRequest, *, now: datetime | None = None) -> User:
@@ -142,9 +140,7 @@ class AccountService:
         )
 
     async def purge_expired_tokens(self, *, now: datetime | None = None) -> int:
-        result = await self.session.execute(
-            delete(AccessToken).where(AccessToken.expires_at <= (now or utcnow()))
-        )
+        result = await self.session.execute(delete(AccessToken).where(AccessToken.expires_at <= (now or utcnow())))
         return int(getattr(result, "rowcount", 0) or 0)
 
     # --- accounts made by administrators and the CLI ---------------------------------------------
@@ -222,9 +218,7 @@ class AccountService:
         email = normalize_email(email)
         venue_ids: list[int] = []
         if venue_slugs:
-            rows = (
-                await self.session.execute(select(Venue.slug, Venue.id).where(Venue.slug.in_(venue_slugs)))
-            ).all()
+            rows = (await self.session.execute(select(Venue.slug, Venue.id).where(Venue.slug.in_(venue_slugs)))).all()
             found = {slug: vid for slug, vid in rows}
             missing = [s for s in venue_slugs if s not in found]
             if missing:

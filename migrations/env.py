@@ -18,9 +18,7 @@ def _settings() -> Settings:
     settings = Settings.from_env()
     url = config.attributes.get("database_url") or config.get_main_option("sqlalchemy.url")
     if url:
-        settings = Settings(
-            **{**{f: getattr(settings, f) for f in settings.__dataclass_fields__}, "database_url": url}
-        )
+        settings = Settings(**{**{f: getattr(settings, f) for f in settings.__dataclass_fields__}, "database_url": url})
     return settings
 
 

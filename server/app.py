@@ -20,11 +20,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.routes import AuthController, MeController, UserAdminController
+from booking.jobs import on_closure_added
+from booking.routes import (
+    AvailabilityController,
+    BookingController,
+    MyBookingsController,
+    VenueOperationsController,
+)
 from server.database import alchemy_config, create_engine, sqlite_write_intent
 from server.errors import EXCEPTION_HANDLERS
 from server.scheduler import build_scheduler
 from server.settings import Settings
 from venues.routes import SpaceController, VenueController, list_districts
+from venues.services import closure_hooks
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,8 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    if on_closure_added not in closure_hooks:
+        closure_hooks.append(on_closure_added)
     engine = engine or create_engine(settings)
 
     @asynccontextmanager
@@ -89,9 +99,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         servers=[Server(url=settings.base_url)],
         components=Components(
             security_schemes={
-                "BearerToken": SecurityScheme(
-                    type="http", scheme="bearer", description="from POST /api/auth/login"
-                )
+                "BearerToken": SecurityScheme(type="http", scheme="bearer", description="from POST /api/auth/login")
             }
         ),
         use_handler_docstrings=True,
@@ -106,6 +114,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             VenueController,
             SpaceController,
             list_districts,
+            BookingController,
+            MyBookingsController,
+            AvailabilityController,
+            VenueOperationsController,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},

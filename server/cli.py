@@ -84,7 +84,7 @@ def demo_load() -> None:
             await engine.dispose()
 
     result = _run(work)
-    click.echo(f"venues: {result.venues_total} ({result.venues_created} new)")
+    click.echo(f"venues: {result.venues_total} ({result.venues_created} new); slots: {result.slots_created} new")
     click.echo("demo accounts (이메일 / 비밀번호 / 역할):")
     for account in result.accounts:
         venues = f"  venues: {', '.join(account.get('venues', []))}" if account.get("venues") else ""
@@ -96,14 +96,10 @@ def users() -> None:
     pass
 
 
-@users.command(
-    "create", help="Create an account, or update the role, password and venues of an existing one."
-)
+@users.command("create", help="Create an account, or update the role, password and venues of an existing one.")
 @click.argument("email")
 @click.option("--password", required=True)
-@click.option(
-    "--role", required=True, type=click.Choice(["citizen", "staff", "manager", "instructor", "admin"])
-)
+@click.option("--role", required=True, type=click.Choice(["citizen", "staff", "manager", "instructor", "admin"]))
 @click.option("--venue", "venues", multiple=True, help="Venue slug (staff and managers); repeat for several.")
 @click.option("--name", default=None)
 def users_create(email: str, password: str, role: str, venues: tuple[str, ...], name: str | None) -> None:

@@ -113,3 +113,22 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
+
+
+async def insert_ignoring_conflicts(
+    session: AsyncSession, table: Any, rows: list[dict[str, Any]], *, batch: int = 1000
+) -> int:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL; returns how many rows were new."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
+    inserted = 0
+    for start in range(0, len(rows), batch):
+        statement = dialect_insert(table).on_conflict_do_nothing()
+        result = await session.execute(statement, rows[start : start + batch])
+        inserted += max(int(getattr(result, "rowcount", 0) or 0), 0)
+    return inserted

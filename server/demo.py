@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from accounts.services import AccountService
+from booking.slots import extend_horizon
 from server.demo_data import demo_accounts, demo_venues
 from server.settings import Settings
 from venues.models import OpeningHours, Space, Venue
@@ -27,6 +28,7 @@ class DemoResult:
     venues_created: int
     venues_total: int
     accounts: list[dict[str, Any]]
+    slots_created: int = 0
 
 
 def _apply(target: Any, data: dict[str, Any], fields: tuple[str, ...]) -> None:
@@ -48,9 +50,7 @@ async def load_demo(session: AsyncSession, settings: Settings) -> DemoResult:
     existing = {
         v.slug: v
         for v in (
-            await session.scalars(
-                select(Venue).options(selectinload(Venue.spaces), selectinload(Venue.opening_hours))
-            )
+            await session.scalars(select(Venue).options(selectinload(Venue.spaces), selectinload(Venue.opening_hours)))
         ).all()
     }
     created = 0
@@ -93,5 +93,6 @@ async def load_demo(session: AsyncSession, settings: Settings) -> DemoResult:
         user.birth_year = account.get("birth_year")
         made.append(account)
     await session.flush()
+    slots = await extend_horizon(session)
     total = len(existing) + created
-    return DemoResult(venues_created=created, venues_total=total, accounts=made)
+    return DemoResult(venues_created=created, venues_total=total, accounts=made, slots_created=slots)

@@ -135,9 +135,7 @@ def _space(
 def _theme_space(theme: str, capacity: int, slot_minutes: int) -> dict[str, Any]:
     """A shared practice room for one theme: seats in sessions, one seat per booking."""
     slug, kind, name, name_en = _THEMES[theme]
-    return _space(
-        slug, kind, name, name_en, shape="shared", capacity=capacity, max_party=1, slot_minutes=slot_minutes
-    )
+    return _space(slug, kind, name, name_en, shape="shared", capacity=capacity, max_party=1, slot_minutes=slot_minutes)
 
 
 def _venue(
@@ -185,9 +183,7 @@ def _gu(district: str) -> str:
 
 # Real institutions: slug, name, name_en, district, address, lat, lon, description (ko, en),
 # themes as (theme, capacity, slot minutes), Saturday hours, weekday evening hours.
-_RealSite = tuple[
-    str, str, str, str, str, float, float, str, str, tuple[tuple[str, int, int], ...], bool, bool
-]
+_RealSite = tuple[str, str, str, str, str, float, float, str, str, tuple[tuple[str, int, int], ...], bool, bool]
 
 _REAL_PRACTICE_SITES: Final[tuple[_RealSite, ...]] = (
     (
@@ -439,8 +435,7 @@ def _sample_practice_sites(
                 is_sample=True,
                 opening_hours=_practice_hours(saturday=rng.random() < 0.4, evening=rng.random() < 0.3),
                 spaces=[
-                    _theme_space(theme, rng.choice((12, 16, 20, 24, 30)), rng.choice((120, 180)))
-                    for theme in themes
+                    _theme_space(theme, rng.choice((12, 16, 20, 24, 30)), rng.choice((120, 180))) for theme in themes
                 ],
             )
         )
@@ -700,9 +695,7 @@ def _demo_password(role: str) -> str:
     return f"demo-{role}-4050"
 
 
-def _account(
-    local_part: str, role: str, name: str, birth_year: int, venues: Sequence[str] = ()
-) -> dict[str, Any]:
+def _account(local_part: str, role: str, name: str, birth_year: int, venues: Sequence[str] = ()) -> dict[str, Any]:
     return {
         "email": f"{local_part}@{DEMO_EMAIL_DOMAIN}",
         "password": _demo_password(role),

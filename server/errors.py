@@ -34,9 +34,7 @@ class DomainError(Exception):
     status: ClassVar[int] = 400
     title: ClassVar[str] = "요청을 처리할 수 없습니다 (The request cannot be processed)"
 
-    def __init__(
-        self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None, **extra: Any
-    ):
+    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None, **extra: Any):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -110,9 +108,7 @@ def problem(
 def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
     headers = {"Retry-After": str(exc.extra.get("retry_after", 1))} if exc.status in (429, 503) else None
     extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-    return problem(
-        exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, extra=extra, headers=headers
-    )
+    return problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, extra=extra, headers=headers)
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
@@ -129,9 +125,7 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     if isinstance(exc, NotFoundException) or status == 404:
-        return problem(
-            404, NotFound.code, NotFound.title, "요청한 주소를 찾을 수 없습니다 (No such resource)"
-        )
+        return problem(404, NotFound.code, NotFound.title, "요청한 주소를 찾을 수 없습니다 (No such resource)")
     if isinstance(exc, MethodNotAllowedException) or status == 405:
         return problem(
             405,
@@ -145,9 +139,7 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if isinstance(exc, PermissionDeniedException) or status == 403:
         return problem(403, Forbidden.code, Forbidden.title, str(exc.detail))
     if status == 413:
-        return problem(
-            413, PayloadTooLarge.code, PayloadTooLarge.title, "요청 본문은 1MB 이하여야 합니다 (max 1 MB)"
-        )
+        return problem(413, PayloadTooLarge.code, PayloadTooLarge.title, "요청 본문은 1MB 이하여야 합니다 (max 1 MB)")
     if status == 429:
         return problem(429, RateLimited.code, RateLimited.title, str(exc.detail), headers=exc.headers)
     if status < 500:
@@ -165,9 +157,7 @@ def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
         # The schema's constraints are the last line of defence; a service that lets one of them fire
         # still answers with a conflict rather than a 500.
         log.warning("integrity error reached the edge: %s", exc.orig)
-        return problem(
-            409, Conflict.code, Conflict.title, "요청이 다른 변경과 충돌했습니다 (Conflicting change)"
-        )
+        return problem(409, Conflict.code, Conflict.title, "요청이 다른 변경과 충돌했습니다 (Conflicting change)")
     if isinstance(exc, OperationalError | PoolTimeoutError | DBAPIError | ConnectionError | OSError):
         log.warning("database unavailable: %s", exc)
         return problem(

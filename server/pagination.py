@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
 from litestar.params import Parameter
@@ -27,6 +27,6 @@ class Page(msgspec.Struct, Generic[T]):
     offset: int
 
 
-async def count(session: AsyncSession, query: Select[tuple[T]]) -> int:
+async def count(session: AsyncSession, query: Select[Any]) -> int:
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     return int(total or 0)

@@ -1,6 +1,6 @@
 """Scheduled work: an APScheduler 3 ``AsyncIOScheduler`` started with the app.
 
-Each domain adds its jobs to ``JOBS``. Every job opens its own unit of work and must be idempotent: with
+The jobs of every domain are listed in ``_jobs``. Every job opens its own unit of work and must be idempotent: with
 several server processes each runs its own scheduler, so a job may run twice at the same moment.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.clock import KST
@@ -40,9 +41,20 @@ async def purge_expired_tokens(engine: AsyncEngine, settings: Settings, now: dat
         return await AccountService(session, settings).purge_expired_tokens(now=now)
 
 
-JOBS: list[JobSpec] = [
-    JobSpec("purge-expired-tokens", purge_expired_tokens, CronTrigger(hour=4, minute=17, timezone=KST)),
-]
+def _jobs() -> list[JobSpec]:
+    from booking import jobs as booking_jobs
+
+    return [
+        JobSpec("purge-expired-tokens", purge_expired_tokens, CronTrigger(hour=4, minute=17, timezone=KST)),
+        JobSpec(
+            "extend-slot-horizon",
+            booking_jobs.extend_slot_horizon,
+            CronTrigger(hour=0, minute=30, timezone=KST),
+            run_at_start=True,
+        ),
+        JobSpec("expire-offers", booking_jobs.expire_offers, IntervalTrigger(minutes=1)),
+        JobSpec("mark-no-shows", booking_jobs.mark_no_shows, IntervalTrigger(minutes=5)),
+    ]
 
 
 async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings) -> None:
@@ -55,9 +67,7 @@ async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings) -> None:
 
 def build_scheduler(engine: AsyncEngine, settings: Settings) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
-    for spec in JOBS:
+    for spec in _jobs():
         extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
-        scheduler.add_job(
-            _run, spec.trigger, args=(spec, engine, settings), id=spec.id, replace_existing=True, **extra
-        )
+        scheduler.add_job(_run, spec.trigger, args=(spec, engine, settings), id=spec.id, replace_existing=True, **extra)
     return scheduler

@@ -169,9 +169,7 @@ def make_venue(db: Database) -> MakeVenue:
         async with unit_of_work(db.engine) as s:
             venue = Venue(
                 **fields,
-                opening_hours=[
-                    OpeningHours(weekday=w, opens=parse_hhmm(o), closes=parse_hhmm(c)) for w, o, c in hours
-                ],
+                opening_hours=[OpeningHours(weekday=w, opens=parse_hhmm(o), closes=parse_hhmm(c)) for w, o, c in hours],
                 spaces=[],
             )
             s.add(venue)
@@ -207,9 +205,7 @@ def make_space(db: Database, make_venue: MakeVenue) -> MakeSpace:
 
 @pytest.fixture
 def make_user(db: Database) -> MakeUser:
-    async def make(
-        role: Role | str = Role.CITIZEN, venues: list[Venue] | None = None, **overrides: Any
-    ) -> Account:
+    async def make(role: Role | str = Role.CITIZEN, venues: list[Venue] | None = None, **overrides: Any) -> Account:
         from accounts import passwords
 
         n = next(_counter)

@@ -100,8 +100,7 @@ class Space(IdentityAuditBase):
         CheckConstraint("capacity > 0", name="capacity_positive"),
         CheckConstraint("max_party >= 1 AND max_party <= capacity", name="max_party_range"),
         CheckConstraint(
-            "(shape = 'stay' AND slot_minutes IS NULL)"
-            " OR (shape <> 'stay' AND slot_minutes BETWEEN 10 AND 1440)",
+            "(shape = 'stay' AND slot_minutes IS NULL) OR (shape <> 'stay' AND slot_minutes BETWEEN 10 AND 1440)",
             name="slot_minutes_by_shape",
         ),
     )

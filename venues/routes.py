@@ -48,16 +48,12 @@ class VenueController(Controller):
         self,
         db_session: AsyncSession,
         kind: Annotated[VenueKind | None, Parameter(description="Venue kind")] = None,
-        district: Annotated[
-            str | None, Parameter(description="District code or name, e.g. gangbuk or 강북구")
-        ] = None,
+        district: Annotated[str | None, Parameter(description="District code or name, e.g. gangbuk or 강북구")] = None,
         q: Query100 = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[VenueSummary]:
-        return await VenueService(db_session).search(
-            kind=kind, district=district, q=q, limit=limit, offset=offset
-        )
+        return await VenueService(db_session).search(kind=kind, district=district, q=q, limit=limit, offset=offset)
 
     @get("/{venue_id:int}", operation_id="getVenue", summary="A venue with its spaces and opening hours")
     async def get_venue(self, venue_id: int, db_session: AsyncSession) -> VenueDetail:
@@ -71,24 +67,18 @@ class VenueController(Controller):
         from_: Annotated[
             date | None, QueryParameter(name="from", description="First Seoul date (default today)")
         ] = None,
-        to: Annotated[
-            date | None, Parameter(description="Last Seoul date, inclusive (default from + 30 days)")
-        ] = None,
+        to: Annotated[date | None, Parameter(description="Last Seoul date, inclusive (default from + 30 days)")] = None,
         space_id: int | None = None,
     ) -> list[DayRead]:
         start = from_ or today_kst()
-        return await VenueService(db_session).days(
-            venue_id, start, to or start + timedelta(days=30), space_id
-        )
+        return await VenueService(db_session).days(venue_id, start, to or start + timedelta(days=30), space_id)
 
     @get("/{venue_id:int}/closures", operation_id="listClosures", summary="Closures of a venue (휴관)")
     async def list_closures(
         self,
         venue_id: int,
         db_session: AsyncSession,
-        since: Annotated[
-            date | None, Parameter(description="Only closures ending on or after this date")
-        ] = None,
+        since: Annotated[date | None, Parameter(description="Only closures ending on or after this date")] = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[ClosureRead]:
@@ -102,9 +92,7 @@ class VenueController(Controller):
         operation_id="createVenue",
         summary="Create a venue (admin)",
     )
-    async def create_venue(
-        self, data: VenueCreate, current_user: User, db_session: AsyncSession
-    ) -> VenueDetail:
+    async def create_venue(self, data: VenueCreate, current_user: User, db_session: AsyncSession) -> VenueDetail:
         require_role(current_user, Role.ADMIN)
         service = VenueService(db_session)
         venue = await service.create(data)
@@ -183,9 +171,7 @@ class VenueController(Controller):
         operation_id="venueTeam",
         summary="Staff and managers of a venue (its staff and managers, admin)",
     )
-    async def venue_team(
-        self, venue_id: int, current_user: User, db_session: AsyncSession
-    ) -> list[AccountRead]:
+    async def venue_team(self, venue_id: int, current_user: User, db_session: AsyncSession) -> list[AccountRead]:
         require_venue_role(current_user, venue_id, Role.STAFF, Role.MANAGER)
         await VenueService(db_session).get(venue_id)
         users = (

@@ -46,9 +46,7 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     stay_check_out: time = time(11, 0)
 
 
-class RulesOverride(
-    msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True
-):
+class RulesOverride(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, forbid_unknown_fields=True):
     """What a venue or space may override; every field optional."""
 
     booking_opens_days_ahead: Days | msgspec.UnsetType = msgspec.UNSET
@@ -103,9 +101,7 @@ def effective_rules(venue_kind: str, *overrides: dict[str, Any] | None) -> Rules
     """Kind defaults, then each override in order (venue, then space)."""
     rules = KIND_DEFAULTS.get(venue_kind, Rules())
     for raw in overrides:
-        changes = {
-            k: v for k, v in msgspec.structs.asdict(parse_override(raw)).items() if v is not msgspec.UNSET
-        }
+        changes = {k: v for k, v in msgspec.structs.asdict(parse_override(raw)).items() if v is not msgspec.UNSET}
         if changes:
             rules = msgspec.structs.replace(rules, **changes)
     return rules

@@ -14,9 +14,7 @@ Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=80, pattern=r"^[a-z0
 Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Clock = Annotated[
     str,
-    msgspec.Meta(
-        pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Seoul wall-clock time, HH:MM", examples=["09:00"]
-    ),
+    msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Seoul wall-clock time, HH:MM", examples=["09:00"]),
 ]
 Lat = Annotated[float, msgspec.Meta(ge=33.0, le=39.0)]
 Lon = Annotated[float, msgspec.Meta(ge=124.0, le=132.0)]

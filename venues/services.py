@@ -54,9 +54,7 @@ def _district(code: str) -> districts.District:
     if found is None:
         raise ValidationFailed(
             f"알 수 없는 자치구입니다 (unknown district): {code}",
-            errors=[
-                {"field": "district", "message": f"one of {', '.join(d.code for d in districts.DISTRICTS)}"}
-            ],
+            errors=[{"field": "district", "message": f"one of {', '.join(d.code for d in districts.DISTRICTS)}"}],
         )
     return found
 
@@ -106,8 +104,7 @@ def venue_detail(venue: Venue) -> VenueDetail:
         opens_on_holidays=venue.opens_on_holidays,
         is_active=venue.is_active,
         opening_hours=[
-            OpeningHoursItem(weekday=h.weekday, opens=hhmm(h.opens), closes=hhmm(h.closes))
-            for h in venue.opening_hours
+            OpeningHoursItem(weekday=h.weekday, opens=hhmm(h.opens), closes=hhmm(h.closes)) for h in venue.opening_hours
         ],
         spaces=[space_read(s, venue) for s in venue.spaces],
         rules=effective_rules(venue.kind, venue.rules),
@@ -206,9 +203,7 @@ class VenueService:
         return venue_detail(await self.get(venue_id, with_children=True))
 
     async def get_space(self, space_id: int) -> Space:
-        space = await self.session.scalar(
-            select(Space).where(Space.id == space_id).options(selectinload(Space.venue))
-        )
+        space = await self.session.scalar(select(Space).where(Space.id == space_id).options(selectinload(Space.venue)))
         if space is None:
             raise NotFound(f"공간 {space_id} 없음 (no space {space_id})")
         return space
@@ -259,9 +254,7 @@ class VenueService:
             )
         venue = await self.get(venue_id)
         if space_id is not None and (await self.get_space(space_id)).venue_id != venue_id:
-            raise NotFound(
-                f"장소 {venue_id} 에 공간 {space_id} 없음 (no space {space_id} at venue {venue_id})"
-            )
+            raise NotFound(f"장소 {venue_id} 에 공간 {space_id} 없음 (no space {space_id} at venue {venue_id})")
         statuses = await self.day_statuses(venue, start, end, space_id=space_id)
         return [
             DayRead(
@@ -396,18 +389,14 @@ class VenueService:
             await hook(self.session, closure)
         return closure
 
-    async def list_closures(
-        self, venue_id: int, *, since: date | None, limit: int, offset: int
-    ) -> Page[ClosureRead]:
+    async def list_closures(self, venue_id: int, *, since: date | None, limit: int, offset: int) -> Page[ClosureRead]:
         await self.get(venue_id)
         query = select(Closure).where(Closure.venue_id == venue_id)
         if since:
             query = query.where(Closure.end_date >= since)
         total = await count(self.session, query)
         rows = (
-            await self.session.scalars(
-                query.order_by(Closure.start_date, Closure.id).limit(limit).offset(offset)
-            )
+            await self.session.scalars(query.order_by(Closure.start_date, Closure.id).limit(limit).offset(offset))
         ).all()
         return Page(items=[closure_read(c) for c in rows], total=total, limit=limit, offset=offset)
 

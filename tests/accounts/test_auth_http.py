@@ -60,9 +60,7 @@ async def test_citizen_registers_logs_in_and_reads_own_account(client: Client) -
 
 async def test_duplicate_email_is_a_conflict_whatever_its_case(client: Client) -> None:
     assert (await client.post("/api/auth/register", json=registration())).status_code == 201
-    again = await client.post(
-        "/api/auth/register", json=registration(email="KIM.JUNGNYEON@example.com", name="김다른")
-    )
+    again = await client.post("/api/auth/register", json=registration(email="KIM.JUNGNYEON@example.com", name="김다른"))
     assert_problem(again, 409, "conflict")
 
 
@@ -86,9 +84,7 @@ async def test_weak_passwords_are_refused_with_a_field_error(client: Client, pas
 
 async def test_wrong_password_and_unknown_email_get_the_same_401(client: Client, make_user: MakeUser) -> None:
     account = await make_user(email="park@example.com")
-    wrong = await client.post(
-        "/api/auth/login", json={"email": "park@example.com", "password": "not-the-password-1"}
-    )
+    wrong = await client.post("/api/auth/login", json={"email": "park@example.com", "password": "not-the-password-1"})
     unknown = await client.post("/api/auth/login", json={"email": "nobody@example.com", "password": PASSWORD})
     assert_problem(wrong, 401, "unauthenticated")
     assert_problem(unknown, 401, "unauthenticated")
@@ -97,9 +93,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_401(client: Client,
     assert ok.status_code == 200
     assert (
         account.id
-        == (
-            await client.get("/api/me", headers={"Authorization": f"Bearer {ok.json()['access_token']}"})
-        ).json()["id"]
+        == (await client.get("/api/me", headers={"Authorization": f"Bearer {ok.json()['access_token']}"})).json()["id"]
     )
 
 
@@ -141,9 +135,7 @@ async def test_logout_revokes_the_token(client: Client, make_user: MakeUser) -> 
         (registration(role="admin"), "role"),  # citizens cannot pick their role
     ],
 )
-async def test_malformed_registration_names_the_field(
-    client: Client, body: dict[str, Any], field: str
-) -> None:
+async def test_malformed_registration_names_the_field(client: Client, body: dict[str, Any], field: str) -> None:
     response = await client.post("/api/auth/register", json=body)
     problem = assert_problem(response, 400, "validation_error")
     assert any(field in error["field"] or field in error["message"] for error in problem["errors"]), problem
@@ -154,9 +146,7 @@ async def test_birth_year_in_the_future_is_refused(client: Client) -> None:
     assert_problem(response, 400, "validation_error")
 
 
-async def test_admin_creates_staff_assigned_to_a_venue(
-    client: Client, make_user: MakeUser, make_venue: Any
-) -> None:
+async def test_admin_creates_staff_assigned_to_a_venue(client: Client, make_user: MakeUser, make_venue: Any) -> None:
     admin = await make_user(role="admin")
     venue = await make_venue()
     body = {
@@ -173,9 +163,7 @@ async def test_admin_creates_staff_assigned_to_a_venue(
     citizen = await make_user()
     assert_problem(await client.post("/api/users", json=body, headers=citizen.headers), 403, "forbidden")
     bad_venue = {**body, "email": "x@example.com", "venue_ids": [999999]}
-    assert_problem(
-        await client.post("/api/users", json=bad_venue, headers=admin.headers), 400, "validation_error"
-    )
+    assert_problem(await client.post("/api/users", json=bad_venue, headers=admin.headers), 400, "validation_error")
     citizen_with_venue = {**body, "email": "y@example.com", "role": "citizen"}
     assert_problem(
         await client.post("/api/users", json=citizen_with_venue, headers=admin.headers),

@@ -74,9 +74,7 @@ async def test_demo_load_is_idempotent_and_served(db: Database, client: Client) 
 
     # The printed demo passwords work.
     admin = next(a for a in first.accounts if a["role"] == "admin")
-    login = await client.post(
-        "/api/auth/login", json={"email": admin["email"], "password": admin["password"]}
-    )
+    login = await client.post("/api/auth/login", json={"email": admin["email"], "password": admin["password"]})
     assert login.status_code == 200, login.text
 
 
@@ -152,7 +150,5 @@ def test_cli_migrates_loads_demo_and_manages_users(cli_env: Path) -> None:
     )
     assert unknown_venue.exit_code == 2
     assert "validation_error" in unknown_venue.output
-    weak = runner.invoke(
-        main, ["users", "create", "y@example.com", "--password", "short", "--role", "citizen"]
-    )
+    weak = runner.invoke(main, ["users", "create", "y@example.com", "--password", "short", "--role", "citizen"])
     assert weak.exit_code == 2

@@ -24,9 +24,7 @@ def _diff(settings: Settings, schema: str | None) -> list[Any]:
         engine = create_engine(settings, schema=schema)
         async with engine.connect() as conn:
             diff: list[Any] = await conn.run_sync(
-                lambda sync: compare_metadata(
-                    MigrationContext.configure(sync, opts={"compare_type": True}), metadata
-                )
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts={"compare_type": True}), metadata)
             )
         await engine.dispose()
         return diff
@@ -35,9 +33,7 @@ def _diff(settings: Settings, schema: str | None) -> list[Any]:
 
 
 def test_migrations_match_the_models_on_sqlite(tmp_path: Path) -> None:
-    settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}", secret_key="x", db_pool_size=0
-    )
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}", secret_key="x", db_pool_size=0)
     upgrade(settings.database_url)
     assert _diff(settings, None) == []
     upgrade(settings.database_url)  # running it again is a no-op

@@ -19,9 +19,7 @@ async def catalogue(make_venue: MakeVenue) -> dict[str, Any]:
     a = await make_venue(
         kind="practice_site", district="gangbuk", name="드론 정비 실습실 수유", name_en="Drone lab Suyu"
     )
-    b = await make_venue(
-        kind="practice_site", district="mapo", name="로봇 실습 마포", name_en="Robot lab Mapo"
-    )
+    b = await make_venue(kind="practice_site", district="mapo", name="로봇 실습 마포", name_en="Robot lab Mapo")
     c = await make_venue(
         kind="digital_plaza", district="gangbuk", name="디지털 동행 플라자 강북", name_en="Digital plaza"
     )
@@ -132,14 +130,10 @@ async def test_staff_of_one_venue_is_refused_at_another(
     assert_problem(await client.get(f"/api/venues/{theirs.id}/team", headers=staff.headers), 403, "forbidden")
     # Staff run the day; setting up the venue is for managers, even at their own venue.
     patch = {"name": "바꾼 이름"}
-    assert_problem(
-        await client.patch(f"/api/venues/{mine.id}", json=patch, headers=staff.headers), 403, "forbidden"
-    )
+    assert_problem(await client.patch(f"/api/venues/{mine.id}", json=patch, headers=staff.headers), 403, "forbidden")
 
 
-async def test_manager_edits_own_venue_only(
-    client: Client, make_venue: MakeVenue, make_user: MakeUser
-) -> None:
+async def test_manager_edits_own_venue_only(client: Client, make_venue: MakeVenue, make_user: MakeUser) -> None:
     mine, theirs = await make_venue(), await make_venue()
     manager = await make_user(role="manager", venues=[mine])
     ok = await client.patch(
@@ -156,9 +150,7 @@ async def test_manager_edits_own_venue_only(
     assert (await client.get(f"/api/venues/{theirs.id}")).json()["name"] == theirs.name
 
 
-async def test_citizens_and_anonymous_cannot_edit(
-    client: Client, make_venue: MakeVenue, make_user: MakeUser
-) -> None:
+async def test_citizens_and_anonymous_cannot_edit(client: Client, make_venue: MakeVenue, make_user: MakeUser) -> None:
     venue = await make_venue()
     citizen = await make_user()
     assert_problem(await client.patch(f"/api/venues/{venue.id}", json={"name": "x"}), 401, "unauthenticated")
@@ -259,9 +251,7 @@ async def test_invalid_venues_are_refused_with_the_field(
     assert (await client.get("/api/venues")).json()["total"] == 0
 
 
-async def test_space_shape_rules_are_checked(
-    client: Client, make_user: MakeUser, make_venue: MakeVenue
-) -> None:
+async def test_space_shape_rules_are_checked(client: Client, make_user: MakeUser, make_venue: MakeVenue) -> None:
     admin = await make_user(role="admin")
     venue = await make_venue()
     base = {"slug": "s1", "kind": "lab", "name": "실습실", "name_en": "Lab", "capacity": 10}
@@ -283,9 +273,7 @@ async def test_space_shape_rules_are_checked(
     )
 
 
-async def test_opening_hours_are_replaced_as_a_week(
-    client: Client, make_venue: MakeVenue, make_user: MakeUser
-) -> None:
+async def test_opening_hours_are_replaced_as_a_week(client: Client, make_venue: MakeVenue, make_user: MakeUser) -> None:
     venue = await make_venue()
     manager = await make_user(role="manager", venues=[venue])
     week = [{"weekday": d, "opens": "10:00", "closes": "19:00"} for d in (1, 2, 3, 4, 5)]
@@ -296,8 +284,6 @@ async def test_opening_hours_are_replaced_as_a_week(
         {"weekday": 1, "opens": "10:00", "closes": "14:00"},
         {"weekday": 1, "opens": "13:00", "closes": "19:00"},
     ]
-    refused = await client.put(
-        f"/api/venues/{venue.id}/opening-hours", json=overlapping, headers=manager.headers
-    )
+    refused = await client.put(f"/api/venues/{venue.id}/opening-hours", json=overlapping, headers=manager.headers)
     assert_problem(refused, 400, "validation_error")
     assert (await client.get(f"/api/venues/{venue.id}")).json()["opening_hours"] == week

@@ -45,17 +45,13 @@ def test_day_status_orders_closure_then_holiday_then_hours() -> None:
     assert day_status(date(2027, 3, 8), hours, [space_closure], opens_on_holidays=False, space_id=8).open
 
 
-async def days(
-    client: Client, venue_id: int, start: str, end: str, **extra: Any
-) -> dict[str, dict[str, Any]]:
+async def days(client: Client, venue_id: int, start: str, end: str, **extra: Any) -> dict[str, dict[str, Any]]:
     response = await client.get(f"/api/venues/{venue_id}/days", params={"from": start, "to": end, **extra})
     assert response.status_code == 200, response.text
     return {d["date"]: d for d in response.json()}
 
 
-async def test_chuseok_2027_closes_a_venue_unless_it_opens_on_holidays(
-    client: Client, make_venue: MakeVenue
-) -> None:
+async def test_chuseok_2027_closes_a_venue_unless_it_opens_on_holidays(client: Client, make_venue: MakeVenue) -> None:
     lab = await make_venue(kind="practice_site")
     town = await make_venue(kind="vitality_town", opens_on_holidays=True)
     lab_days = await days(client, lab.id, "2027-09-13", "2027-09-17")
@@ -90,9 +86,7 @@ async def test_a_closure_added_by_a_manager_closes_those_days(
         await client.post(f"/api/venues/{venue.id}/closures", json=space_only, headers=manager.headers)
     ).status_code == 201
     assert (await days(client, venue.id, "2027-04-08", "2027-04-08"))["2027-04-08"]["open"]
-    assert not (await days(client, venue.id, "2027-04-08", "2027-04-08", space_id=lab.id))["2027-04-08"][
-        "open"
-    ]
+    assert not (await days(client, venue.id, "2027-04-08", "2027-04-08", space_id=lab.id))["2027-04-08"]["open"]
 
     listed = (await client.get(f"/api/venues/{venue.id}/closures")).json()
     assert listed["total"] == 2
@@ -127,11 +121,7 @@ async def test_closure_input_is_checked(
 
 async def test_days_range_is_bounded(client: Client, make_venue: MakeVenue) -> None:
     venue = await make_venue()
-    too_long = await client.get(
-        f"/api/venues/{venue.id}/days", params={"from": "2027-01-01", "to": "2028-06-01"}
-    )
+    too_long = await client.get(f"/api/venues/{venue.id}/days", params={"from": "2027-01-01", "to": "2028-06-01"})
     assert_problem(too_long, 400, "validation_error")
-    backwards = await client.get(
-        f"/api/venues/{venue.id}/days", params={"from": "2027-01-02", "to": "2027-01-01"}
-    )
+    backwards = await client.get(f"/api/venues/{venue.id}/days", params={"from": "2027-01-02", "to": "2027-01-01"})
     assert_problem(backwards, 400, "validation_error")

@@ -1,0 +1,196 @@
+"""Slots, bookings, stay nights, their history, notices and idempotency keys.
+
+The booking invariant lives in these tables, so that it holds with many server processes on SQLite and
+on PostgreSQL:
+- ``slot.taken`` is changed only by guarded UPDATEs (``taken + n <= capacity``) and is backed by
+  ``CHECK (taken BETWEEN 0 AND capacity)``: a slot can never be oversold.
+- one active booking per citizen per slot: a unique partial index;
+- one active booking per stay room per night: one ``stay_night`` row per night, unique per room and date;
+- a citizen's own bookings never overlap: checked while the citizen's account row is locked.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from advanced_alchemy.base import IdentityAuditBase
+from advanced_alchemy.types import DateTimeUTC, JsonB
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class SlotStatus(StrEnum):
+    OPEN = "open"
+    BLOCKED = "blocked"  # by a manager: no new bookings
+    CLOSED = "closed"  # by a closure: its bookings were cancelled
+
+
+class SlotOrigin(StrEnum):
+    GENERATED = "generated"  # from opening hours and slot length
+    EXTRA = "extra"  # a one-off slot added by a manager
+    SESSION = "session"  # a programme session
+
+
+class BookingStatus(StrEnum):
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    OFFERED = "offered"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    EXPIRED = "expired"
+
+
+# Bookings that take a place (count against the slot's capacity).
+TAKING = (BookingStatus.HELD, BookingStatus.CONFIRMED, BookingStatus.OFFERED, BookingStatus.CHECKED_IN)
+# Bookings that are still alive for their holder (a place, or a place in the queue).
+ACTIVE = (*TAKING, BookingStatus.WAITLISTED)
+_ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in ACTIVE)
+
+
+class Slot(IdentityAuditBase):
+    __tablename__ = "slot"
+    __table_args__ = (
+        UniqueConstraint("space_id", "starts_at", name="uq_slot_space_start"),
+        CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
+        CheckConstraint("taken >= 0 AND taken <= capacity", name="taken_within_capacity"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        CheckConstraint("status IN ('open', 'blocked', 'closed')", name="status_valid"),
+        Index("ix_slot_venue_start", "venue_id", "starts_at"),
+    )
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    # For an exclusive space capacity is 1 (one party); for a shared one, people.
+    capacity: Mapped[int] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=SlotStatus.OPEN)
+    origin: Mapped[str] = mapped_column(String(16), default=SlotOrigin.GENERATED)
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    @property
+    def remaining(self) -> int:
+        return max(self.capacity - self.taken, 0) if self.status == SlotStatus.OPEN else 0
+
+
+class Booking(IdentityAuditBase):
+    __tablename__ = "booking"
+    __table_args__ = (
+        CheckConstraint("party_size >= 1", name="party_positive"),
+        CheckConstraint("units >= 0", name="units_nonnegative"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        CheckConstraint(
+            "(slot_id IS NOT NULL AND check_in IS NULL) OR (slot_id IS NULL AND check_in < check_out)",
+            name="slot_or_stay",
+        ),
+        CheckConstraint(
+            "status IN ('held', 'confirmed', 'waitlisted', 'offered', 'checked_in', 'checked_out', "
+            "'cancelled', 'no_show', 'expired')",
+            name="status_valid",
+        ),
+        # One active booking per citizen per slot, whatever the races (already_booked).
+        Index(
+            "uq_booking_active_user_slot",
+            "user_id",
+            "slot_id",
+            unique=True,
+            sqlite_where=text(f"status IN ({_ACTIVE_SQL}) AND slot_id IS NOT NULL"),
+            postgresql_where=text(f"status IN ({_ACTIVE_SQL}) AND slot_id IS NOT NULL"),
+        ),
+        Index("ix_booking_user_start", "user_id", "starts_at"),
+        Index("ix_booking_slot_status", "slot_id", "status"),
+        Index("ix_booking_venue_start", "venue_id", "starts_at"),
+        Index("ix_booking_status_start", "status", "starts_at"),
+    )
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id", ondelete="CASCADE"))
+    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
+    slot_id: Mapped[int | None] = mapped_column(ForeignKey("slot.id", ondelete="CASCADE"))
+    check_in: Mapped[date | None] = mapped_column(Date)
+    check_out: Mapped[date | None] = mapped_column(Date)
+    starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    party_size: Mapped[int] = mapped_column(Integer)
+    # What the booking takes from its slot while it holds a place: the party for shared spaces, 1 for
+    # exclusive ones, 0 for stays (nights are held in stay_night).
+    units: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    late_cancel: Mapped[bool] = mapped_column(Boolean, default=False)
+    offer_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # Bumped on every change of time or status (calendar feeds use it as SEQUENCE).
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+
+class StayNight(IdentityAuditBase):
+    """One night of a stay booking; the unique key makes a room's night impossible to sell twice."""
+
+    __tablename__ = "stay_night"
+    __table_args__ = (UniqueConstraint("space_id", "night", name="uq_stay_night_space_night"),)
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
+    night: Mapped[date] = mapped_column(Date)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
+
+
+class BookingEvent(IdentityAuditBase):
+    """The history of a booking: every change of status, who made it, when and why."""
+
+    __tablename__ = "booking_event"
+
+    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    reason: Mapped[str] = mapped_column(String(40))
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Notice(IdentityAuditBase):
+    """A message to a person about their booking (a closure cancelled it, a waitlist place came free)."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_user_created", "user_id", "created_at"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    title_en: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text, default="")
+    body_en: Mapped[str] = mapped_column(Text, default="")
+    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class IdempotencyRecord(IdentityAuditBase):
+    """The first answer to a request with an ``Idempotency-Key``, replayed to its retries."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JsonB)

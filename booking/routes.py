@@ -1,0 +1,272 @@
+"""HTTP endpoints of the booking engine."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.di import Provide
+from litestar.params import HeaderParameter, Parameter, QueryParameter
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.deps import BEARER_SECURITY, provide_current_user, require_venue_role
+from accounts.models import Role, User
+from booking.models import BookingStatus, Notice, SlotStatus
+from booking.schemas import (
+    Availability,
+    BookingCreate,
+    BookingEventRead,
+    BookingRead,
+    NoticeRead,
+    SlotBlock,
+    SlotCreate,
+    SlotRead,
+    StaffBookingRead,
+    VenueAvailability,
+)
+from booking.services import BookingService, require_staff, slot_read
+from server.clock import to_kst, today_kst
+from server.errors import NotFound, ValidationFailed
+from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
+from venues.services import VenueService
+
+AUTH = {"current_user": Provide(provide_current_user)}
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        max_length=255,
+        description="A retry with the same key returns the first answer",
+    ),
+]
+StatusFilter = Annotated[
+    str | None, Parameter(description="Comma-separated statuses, e.g. confirmed,waitlisted", max_length=200)
+]
+FromDate = Annotated[date | None, QueryParameter(name="from", description="First Seoul date (default today)")]
+ToDate = Annotated[date | None, Parameter(description="Last Seoul date, inclusive (default from + 30 days)")]
+
+
+def _statuses(raw: str | None) -> list[str] | None:
+    if not raw:
+        return None
+    wanted = [s.strip() for s in raw.split(",") if s.strip()]
+    valid = {s.value for s in BookingStatus}
+    unknown = [s for s in wanted if s not in valid]
+    if unknown:
+        raise ValidationFailed(
+            f"알 수 없는 상태: {', '.join(unknown)} (unknown status)",
+            errors=[{"field": "status", "message": f"one of {', '.join(sorted(valid))}"}],
+        )
+    return wanted
+
+
+def _range(start: date | None, end: date | None) -> tuple[date, date]:
+    first = start or today_kst()
+    return first, end or first + timedelta(days=30)
+
+
+class BookingController(Controller):
+    path = "/api/bookings"
+    tags = ["bookings"]
+    dependencies = AUTH
+    security = BEARER_SECURITY
+
+    @post(operation_id="createBooking", summary="Book a slot, a session or a stay (예약)")
+    async def create(
+        self,
+        data: BookingCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[BookingRead]:
+        answer, replayed = await BookingService(db_session).book(current_user, data, idempotency_key=idempotency_key)
+        headers = {"Idempotency-Replayed": "true"} if replayed else {}
+        return Response(answer, status_code=201, headers=headers)
+
+    @get("/{booking_id:int}", operation_id="getBooking", summary="One booking (its holder, its venue's staff)")
+    async def get_booking(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+        service = BookingService(db_session)
+        return await service.read(await service.visible(current_user, booking_id))
+
+    @post("/{booking_id:int}/cancel", status_code=200, operation_id="cancelBooking", summary="Cancel (취소)")
+    async def cancel(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+        service = BookingService(db_session)
+        return await service.read(await service.cancel(current_user, booking_id))
+
+    @post(
+        "/{booking_id:int}/accept",
+        status_code=200,
+        operation_id="acceptOffer",
+        summary="Accept a place offered from the waitlist",
+    )
+    async def accept(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+        service = BookingService(db_session)
+        return await service.read(await service.accept_offer(current_user, booking_id))
+
+    @get(
+        "/{booking_id:int}/history",
+        operation_id="bookingHistory",
+        summary="Every change of status, who and why",
+    )
+    async def history(self, booking_id: int, current_user: User, db_session: AsyncSession) -> list[BookingEventRead]:
+        service = BookingService(db_session)
+        return await service.history(await service.visible(current_user, booking_id))
+
+
+class MyBookingsController(Controller):
+    path = "/api/me"
+    tags = ["bookings"]
+    dependencies = AUTH
+    security = BEARER_SECURITY
+
+    @get("/bookings", operation_id="myBookings", summary="My bookings (내 예약)")
+    async def my_bookings(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        status: StatusFilter = None,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> Page[BookingRead]:
+        return await BookingService(db_session).mine(
+            current_user, statuses=_statuses(status), limit=limit, offset=offset
+        )
+
+    @get("/notices", operation_id="myNotices", summary="Messages about my bookings (알림)")
+    async def my_notices(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        unread: bool = False,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> Page[NoticeRead]:
+        query = select(Notice).where(Notice.user_id == current_user.id)
+        if unread:
+            query = query.where(Notice.read_at.is_(None))
+        total = await count(db_session, query)
+        rows = (await db_session.scalars(query.order_by(Notice.id.desc()).limit(limit).offset(offset))).all()
+        items = [
+            NoticeRead(
+                id=n.id,
+                kind=n.kind,
+                title=n.title,
+                title_en=n.title_en,
+                body=n.body,
+                body_en=n.body_en,
+                booking_id=n.booking_id,
+                created_at=to_kst(n.created_at),
+                read_at=to_kst(n.read_at) if n.read_at else None,
+            )
+            for n in rows
+        ]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    @post(
+        "/notices/{notice_id:int}/read",
+        status_code=204,
+        operation_id="readNotice",
+        summary="Mark a notice read",
+    )
+    async def read_notice(self, notice_id: int, current_user: User, db_session: AsyncSession) -> None:
+        from server.clock import utcnow
+
+        result = await db_session.execute(
+            update(Notice)
+            .where(Notice.id == notice_id, Notice.user_id == current_user.id, Notice.read_at.is_(None))
+            .values(read_at=utcnow())
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            exists = await db_session.scalar(
+                select(Notice.id).where(Notice.id == notice_id, Notice.user_id == current_user.id)
+            )
+            if exists is None:
+                raise NotFound(f"알림 {notice_id} 없음 (no notice {notice_id})")
+
+
+class AvailabilityController(Controller):
+    path = "/api"
+    tags = ["availability"]
+
+    @get(
+        "/spaces/{space_id:int}/availability",
+        operation_id="spaceAvailability",
+        summary="Free places (예약 현황)",
+    )
+    async def space_availability(
+        self, space_id: int, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
+    ) -> Availability:
+        start, end = _range(from_, to)
+        return await BookingService(db_session).availability(space_id, start, end)
+
+    @get(
+        "/venues/{venue_id:int}/availability",
+        operation_id="venueAvailability",
+        summary="Free places of every space of a venue, for a month at once",
+    )
+    async def venue_availability(
+        self, venue_id: int, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
+    ) -> VenueAvailability:
+        start, end = _range(from_, to)
+        spaces = await BookingService(db_session).venue_availability(venue_id, start, end)
+        return VenueAvailability(venue_id=venue_id, spaces=spaces)
+
+
+class VenueOperationsController(Controller):
+    """The day at a venue, for its staff: bookings, walk-ins, extra and blocked slots."""
+
+    path = "/api"
+    tags = ["operations"]
+    dependencies = AUTH
+    security = BEARER_SECURITY
+
+    @get(
+        "/venues/{venue_id:int}/bookings",
+        operation_id="venueBookings",
+        summary="A venue's bookings of a day (staff)",
+    )
+    async def venue_bookings(
+        self,
+        venue_id: int,
+        current_user: User,
+        db_session: AsyncSession,
+        day: Annotated[date | None, QueryParameter(name="date", description="Seoul date (default today)")] = None,
+        status: StatusFilter = None,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> Page[StaffBookingRead]:
+        require_staff(current_user, venue_id)
+        await VenueService(db_session).get(venue_id)
+        return await BookingService(db_session).of_venue_day(
+            venue_id, day or today_kst(), statuses=_statuses(status), limit=limit, offset=offset
+        )
+
+    @post("/spaces/{space_id:int}/slots", operation_id="createSlot", summary="Add a one-off slot (managers)")
+    async def create_slot(
+        self, space_id: int, data: SlotCreate, current_user: User, db_session: AsyncSession
+    ) -> SlotRead:
+        space = await VenueService(db_session).get_space(space_id)
+        require_venue_role(current_user, space.venue_id, Role.MANAGER)
+        return slot_read(await BookingService(db_session).add_slot(space_id, data), with_space=True)
+
+    @post(
+        "/slots/{slot_id:int}/block",
+        status_code=200,
+        operation_id="blockSlot",
+        summary="Stop bookings (staff)",
+    )
+    async def block_slot(self, slot_id: int, data: SlotBlock, current_user: User, db_session: AsyncSession) -> SlotRead:
+        return await self._set(slot_id, SlotStatus.BLOCKED, data.note, current_user, db_session)
+
+    @post("/slots/{slot_id:int}/unblock", status_code=200, operation_id="unblockSlot", summary="Reopen (staff)")
+    async def unblock_slot(self, slot_id: int, current_user: User, db_session: AsyncSession) -> SlotRead:
+        return await self._set(slot_id, SlotStatus.OPEN, "", current_user, db_session)
+
+    @staticmethod
+    async def _set(slot_id: int, status: SlotStatus, note: str, user: User, session: AsyncSession) -> SlotRead:
+        service = BookingService(session)
+        slot = await service.get_slot(slot_id)
+        require_staff(user, slot.venue_id)
+        return slot_read(await service.set_slot_status(slot_id, status, note), with_space=True)

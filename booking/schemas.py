@@ -1,0 +1,134 @@
+"""Request and response bodies of the booking engine. Instants go out in Asia/Seoul (+09:00)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+PartySize = Annotated[int, msgspec.Meta(ge=1, le=500, description="People in the party, the holder included")]
+
+
+class BookingCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A slot (or a programme session's slot) with ``slot_id``, or a stay with ``space_id``, ``check_in``
+    and ``check_out``."""
+
+    party_size: PartySize = 1
+    slot_id: int | None = None
+    space_id: int | None = None
+    check_in: date | None = None
+    check_out: date | None = None
+    join_waitlist: bool = False
+
+
+class VenueRef(msgspec.Struct):
+    id: int
+    name: str
+    name_en: str
+    address: str
+    kind: str
+
+
+class SpaceRef(msgspec.Struct):
+    id: int
+    name: str
+    name_en: str
+    kind: str
+    shape: str
+
+
+class BookingRead(msgspec.Struct):
+    id: int
+    status: str
+    party_size: int
+    start: datetime
+    end: datetime
+    venue: VenueRef
+    space: SpaceRef
+    slot_id: int | None
+    check_in: date | None
+    check_out: date | None
+    late_cancel: bool
+    offer_expires_at: datetime | None
+    checked_in_at: datetime | None
+    created_at: datetime
+    waitlist_position: int | None = None
+
+
+class StaffBookingRead(msgspec.Struct):
+    """A booking as venue staff see it in the day's list."""
+
+    id: int
+    status: str
+    party_size: int
+    start: datetime
+    end: datetime
+    space_id: int
+    space_name: str
+    slot_id: int | None
+    holder: str  # masked, as on the door scanner: 김*수
+    holder_name: str
+    holder_phone: str | None
+    walk_in: bool
+    checked_in_at: datetime | None
+
+
+class BookingEventRead(msgspec.Struct):
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str
+    actor_id: int | None
+    note: str
+
+
+class SlotRead(msgspec.Struct):
+    id: int
+    start: datetime
+    end: datetime
+    capacity: int
+    remaining: int
+    status: str
+    space_id: int | None = None
+    origin: str | None = None
+
+
+class NightRead(msgspec.Struct):
+    date: date
+    available: bool
+
+
+class Availability(msgspec.Struct, omit_defaults=True):
+    space_id: int
+    shape: str
+    slots: list[SlotRead] | None = None
+    nights: list[NightRead] | None = None
+
+
+class VenueAvailability(msgspec.Struct):
+    venue_id: int
+    spaces: list[Availability]
+
+
+class SlotCreate(msgspec.Struct, forbid_unknown_fields=True):
+    start: datetime
+    end: datetime
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
+    note: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class SlotBlock(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class NoticeRead(msgspec.Struct):
+    id: int
+    kind: str
+    title: str
+    title_en: str
+    body: str
+    body_en: str
+    booking_id: int | None
+    created_at: datetime
+    read_at: datetime | None
