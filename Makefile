@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# Two test processes: the machine (and CI) has two cores; every test has its own database.
+PYTEST_ARGS ?= -n 2
 
 # PostgreSQL for the test suite: use the local server when one answers, unless told otherwise.
 PG_DEFAULT := postgresql+asyncpg://postgres@127.0.0.1:5432/test

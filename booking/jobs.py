@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from booking.services import BookingService
-from booking.slots import extend_horizon
 from server.database import unit_of_work
 from server.settings import Settings
 from venues.models import Closure
+from venues.slots import extend_horizon
 
 
 async def extend_slot_horizon(engine: AsyncEngine, settings: Settings, now: datetime | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Slots, bookings, stay nights, their history, notices and idempotency keys.
+"""Bookings, stay nights, their history, notices and idempotency keys (slots are in ``venues.models``).
 
 The booking invariant lives in these tables, so that it holds with many server processes on SQLite and
 on PostgreSQL:
@@ -32,18 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 
-class SlotStatus(StrEnum):
-    OPEN = "open"
-    BLOCKED = "blocked"  # by a manager: no new bookings
-    CLOSED = "closed"  # by a closure: its bookings were cancelled
-
-
-class SlotOrigin(StrEnum):
-    GENERATED = "generated"  # from opening hours and slot length
-    EXTRA = "extra"  # a one-off slot added by a manager
-    SESSION = "session"  # a programme session
-
-
 class BookingStatus(StrEnum):
     HELD = "held"
     CONFIRMED = "confirmed"
@@ -61,33 +49,6 @@ TAKING = (BookingStatus.HELD, BookingStatus.CONFIRMED, BookingStatus.OFFERED, Bo
 # Bookings that are still alive for their holder (a place, or a place in the queue).
 ACTIVE = (*TAKING, BookingStatus.WAITLISTED)
 _ACTIVE_SQL = ", ".join(f"'{s.value}'" for s in ACTIVE)
-
-
-class Slot(IdentityAuditBase):
-    __tablename__ = "slot"
-    __table_args__ = (
-        UniqueConstraint("space_id", "starts_at", name="uq_slot_space_start"),
-        CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
-        CheckConstraint("taken >= 0 AND taken <= capacity", name="taken_within_capacity"),
-        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
-        CheckConstraint("status IN ('open', 'blocked', 'closed')", name="status_valid"),
-        Index("ix_slot_venue_start", "venue_id", "starts_at"),
-    )
-
-    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
-    venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id", ondelete="CASCADE"))
-    starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    ends_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
-    # For an exclusive space capacity is 1 (one party); for a shared one, people.
-    capacity: Mapped[int] = mapped_column(Integer)
-    taken: Mapped[int] = mapped_column(Integer, default=0)
-    status: Mapped[str] = mapped_column(String(16), default=SlotStatus.OPEN)
-    origin: Mapped[str] = mapped_column(String(16), default=SlotOrigin.GENERATED)
-    note: Mapped[str] = mapped_column(String(300), default="")
-
-    @property
-    def remaining(self) -> int:
-        return max(self.capacity - self.taken, 0) if self.status == SlotStatus.OPEN else 0
 
 
 class Booking(IdentityAuditBase):

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_venue_role
 from accounts.models import Role, User
-from booking.models import BookingStatus, Notice, SlotStatus
+from booking.models import BookingStatus, Notice
 from booking.schemas import (
     Availability,
     BookingCreate,
@@ -30,6 +30,7 @@ from booking.services import BookingService, require_staff, slot_read
 from server.clock import to_kst, today_kst
 from server.errors import NotFound, ValidationFailed
 from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
+from venues.models import SlotStatus
 from venues.services import VenueService
 
 AUTH = {"current_user": Provide(provide_current_user)}

@@ -45,9 +45,6 @@ from booking.models import (
     BookingStatus,
     IdempotencyRecord,
     Notice,
-    Slot,
-    SlotOrigin,
-    SlotStatus,
     StayNight,
 )
 from booking.schemas import (
@@ -62,13 +59,13 @@ from booking.schemas import (
     StaffBookingRead,
     VenueRef,
 )
-from booking.slots import slot_capacity
 from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.pagination import Page, count
-from venues.models import Closure, Space, SpaceShape, Venue
+from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
 from venues.rules import Rules, effective_rules
 from venues.services import VenueService
+from venues.slots import slot_capacity
 
 MAX_STAY_NIGHTS = 14
 MAX_AVAILABILITY_DAYS = 62

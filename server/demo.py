@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from accounts.services import AccountService
-from booking.slots import extend_horizon
 from server.demo_data import demo_accounts, demo_venues
 from server.settings import Settings
 from venues.models import OpeningHours, Space, Venue
 from venues.services import parse_hhmm
+from venues.slots import extend_horizon
 
 _VENUE_FIELDS = (
     "kind", "name", "name_en", "district", "address", "lat", "lon", "phone",

@@ -1,13 +1,13 @@
-"""Venues and spaces as tables. Constraints written here are the last guard of the catalogue's sanity."""
+"""Venues, spaces and their slots as tables. Constraints written here are the last guard of their sanity."""
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
 from advanced_alchemy.base import IdentityAuditBase
-from advanced_alchemy.types import JsonB
+from advanced_alchemy.types import DateTimeUTC, JsonB
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -55,6 +55,18 @@ class SpaceKind(StrEnum):
 def _enum_check(column: str, enum: type[StrEnum]) -> CheckConstraint:
     values = ", ".join(f"'{member.value}'" for member in enum)
     return CheckConstraint(f"{column} IN ({values})", name=f"{column}_valid")
+
+
+class SlotStatus(StrEnum):
+    OPEN = "open"
+    BLOCKED = "blocked"  # by a manager: no new bookings
+    CLOSED = "closed"  # by a closure: its bookings were cancelled
+
+
+class SlotOrigin(StrEnum):
+    GENERATED = "generated"  # from opening hours and slot length
+    EXTRA = "extra"  # a one-off slot added by a manager
+    SESSION = "session"  # a programme session
 
 
 class Venue(IdentityAuditBase):
@@ -152,3 +164,33 @@ class Closure(IdentityAuditBase):
     reason: Mapped[str] = mapped_column(String(300))
     reason_en: Mapped[str] = mapped_column(String(300), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+
+
+class Slot(IdentityAuditBase):
+    """A window of time of a space that can be booked: generated from opening hours, added by a manager,
+    or a programme session. ``taken`` changes only through the booking engine's guarded UPDATEs."""
+
+    __tablename__ = "slot"
+    __table_args__ = (
+        UniqueConstraint("space_id", "starts_at", name="uq_slot_space_start"),
+        CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
+        CheckConstraint("taken >= 0 AND taken <= capacity", name="taken_within_capacity"),
+        CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
+        CheckConstraint("status IN ('open', 'blocked', 'closed')", name="status_valid"),
+        Index("ix_slot_venue_start", "venue_id", "starts_at"),
+    )
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    # For an exclusive space capacity is 1 (one party); for a shared one, people.
+    capacity: Mapped[int] = mapped_column(Integer)
+    taken: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default=SlotStatus.OPEN)
+    origin: Mapped[str] = mapped_column(String(16), default=SlotOrigin.GENERATED)
+    note: Mapped[str] = mapped_column(String(300), default="")
+
+    @property
+    def remaining(self) -> int:
+        return max(self.capacity - self.taken, 0) if self.status == SlotStatus.OPEN else 0

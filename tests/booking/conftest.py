@@ -11,11 +11,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
-from booking.models import TAKING, Booking, Slot, SlotStatus
+from booking.models import TAKING, Booking
 from server.clock import KST, kst, utcnow
 from server.database import unit_of_work
 from tests.conftest import Database
-from venues.models import Space
+from venues.models import Slot, SlotStatus, Space
 
 Client = AsyncTestClient[Litestar]
 MakeSlot = Callable[..., Awaitable[Slot]]

@@ -19,13 +19,14 @@ from booking.errors import (
     TooLateToCancel,
     WindowClosed,
 )
-from booking.models import Booking, BookingEvent, Notice, Slot
+from booking.models import Booking, BookingEvent, Notice
 from booking.schemas import BookingCreate
 from booking.services import BookingService
 from server.clock import kst
 from server.database import unit_of_work
 from tests.booking.conftest import MakeSlot, slot_state
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+from venues.models import Slot
 from venues.schemas import ClosureCreate
 from venues.services import VenueService
 

@@ -13,10 +13,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.models import Slot, SlotOrigin, SlotStatus
 from server.clock import kst, today_kst, utcnow
 from server.database import insert_ignoring_conflicts
-from venues.models import Space, SpaceShape, Venue
+from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
 from venues.opening import DayStatus
 from venues.services import VenueService
 
