@@ -30,6 +30,13 @@ async def mark_no_shows(engine: AsyncEngine, settings: Settings, now: datetime |
         return await BookingService(session, now=now).mark_no_shows()
 
 
+async def draw_lotteries(engine: AsyncEngine, settings: Settings, now: datetime | None = None) -> int:
+    from booking.enrolment import EnrolmentService
+
+    async with unit_of_work(engine) as session:
+        return await EnrolmentService(session, now=now).draw_due()
+
+
 async def on_closure_added(session: AsyncSession, closure: Closure) -> None:
     """Registered in ``venues.services.closure_hooks``: a new closure cancels the bookings it hits."""
     await BookingService(session).cancel_for_closure(closure)

@@ -103,17 +103,6 @@ class Booking(IdentityAuditBase):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 
-class StayNight(IdentityAuditBase):
-    """One night of a stay booking; the unique key makes a room's night impossible to sell twice."""
-
-    __tablename__ = "stay_night"
-    __table_args__ = (UniqueConstraint("space_id", "night", name="uq_stay_night_space_night"),)
-
-    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
-    night: Mapped[date] = mapped_column(Date)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
-
-
 class BookingEvent(IdentityAuditBase):
     """The history of a booking: every change of status, who made it, when and why."""
 

@@ -13,12 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_venue_role
 from accounts.models import Role, User
+from booking.enrolment import EnrolmentService, application_read, draw_read
 from booking.models import BookingStatus, Notice
 from booking.schemas import (
     Availability,
     BookingCreate,
     BookingEventRead,
     BookingRead,
+    EnrolmentRead,
     NoticeRead,
     SlotBlock,
     SlotCreate,
@@ -27,6 +29,8 @@ from booking.schemas import (
     VenueAvailability,
 )
 from booking.services import BookingService, require_staff, slot_read
+from programs.schemas import ApplicationRead, DrawRead, EnrolRequest
+from programs.services import ProgramService
 from server.clock import to_kst, today_kst
 from server.errors import NotFound, ValidationFailed
 from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
@@ -271,3 +275,54 @@ class VenueOperationsController(Controller):
         slot = await service.get_slot(slot_id)
         require_staff(user, slot.venue_id)
         return slot_read(await service.set_slot_status(slot_id, status, note), with_space=True)
+
+
+class EnrolmentController(Controller):
+    """Programme enrolment: whole courses, lottery applications, and the published draw."""
+
+    path = "/api/programs"
+    tags = ["programmes"]
+
+    @post(
+        "/{program_id:int}/enrol",
+        dependencies=AUTH,
+        security=BEARER_SECURITY,
+        operation_id="enrolInCourse",
+        summary="Enrol in a whole course: a seat in every session, or none (수강 신청)",
+    )
+    async def enrol(
+        self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
+    ) -> EnrolmentRead:
+        service = EnrolmentService(db_session)
+        bookings = await service.enrol(current_user, program_id, data.party_size)
+        return EnrolmentRead(bookings=await service.reads(bookings))
+
+    @post(
+        "/{program_id:int}/applications",
+        dependencies=AUTH,
+        security=BEARER_SECURITY,
+        operation_id="applyToLottery",
+        summary="Apply to a programme allocated by lottery (추첨 신청)",
+    )
+    async def apply(
+        self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
+    ) -> ApplicationRead:
+        return application_read(await EnrolmentService(db_session).apply(current_user, program_id, data.party_size))
+
+    @get(
+        "/{program_id:int}/applications/mine",
+        dependencies=AUTH,
+        security=BEARER_SECURITY,
+        operation_id="myApplication",
+        summary="My application and, after the draw, its outcome",
+    )
+    async def my_application(self, program_id: int, current_user: User, db_session: AsyncSession) -> ApplicationRead:
+        return application_read(await EnrolmentService(db_session).my_application(current_user, program_id))
+
+    @get("/{program_id:int}/draw", operation_id="lotteryDraw", summary="The published draw: seed, order, winners")
+    async def draw(self, program_id: int, db_session: AsyncSession) -> DrawRead:
+        program = await ProgramService(db_session).get(program_id)
+        result = draw_read(program)
+        if result is None:
+            raise NotFound("아직 추첨 전입니다 (not drawn yet)")
+        return result

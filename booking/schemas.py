@@ -56,6 +56,10 @@ class BookingRead(msgspec.Struct):
     waitlist_position: int | None = None
 
 
+class EnrolmentRead(msgspec.Struct):
+    bookings: list[BookingRead]
+
+
 class StaffBookingRead(msgspec.Struct):
     """A booking as venue staff see it in the day's list."""
 

@@ -29,6 +29,7 @@ from booking.errors import (
     Closed,
     IdempotencyMismatch,
     InvalidTransition,
+    NotEligible,
     OfferExpired,
     Overlap,
     QuotaExceeded,
@@ -45,7 +46,6 @@ from booking.models import (
     BookingStatus,
     IdempotencyRecord,
     Notice,
-    StayNight,
 )
 from booking.schemas import (
     Availability,
@@ -59,10 +59,11 @@ from booking.schemas import (
     StaffBookingRead,
     VenueRef,
 )
+from programs.models import Allocation, Enrolment, Program, ProgramKind, ProgramSession
 from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pagination import Page, count
-from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
+from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.rules import Rules, effective_rules
 from venues.services import VenueService
 from venues.slots import slot_capacity
@@ -437,31 +438,123 @@ class BookingService:
         self._check_bookable(placement)
         if space.shape == SpaceShape.STAY:
             raise ValidationFailed("숙박 공간은 check_in·check_out 으로 예약합니다 (book stays by dates)")
-        self._check_party(space, data.party_size)
         if slot.status != SlotStatus.OPEN:
             raise Closed(f"이 시간은 예약할 수 없습니다: {slot.note or slot.status} (slot is {slot.status})")
         walk_in = actor is not None and actor.id != user.id
+        offering = await self.session_of_slot(slot.id)
+        if offering is not None:
+            program = offering[0]
+            if program.enrolment == Enrolment.COURSE:
+                raise InvalidTransition(
+                    "전체 과정으로만 신청할 수 있습니다: POST /api/programs/{id}/enrol"
+                    " (a whole course: enrol in the programme)",
+                    program_id=program.id,
+                )
+            if program.allocation == Allocation.LOTTERY:
+                raise InvalidTransition(
+                    "추첨으로 선정합니다: POST /api/programs/{id}/applications (allocated by lottery: apply)",
+                    program_id=program.id,
+                )
+            if not walk_in:
+                await self.check_programme(user, program, slot)
+            self._check_party_of(program.max_party, data.party_size)
+            units = 1 if program.kind == ProgramKind.CAMP else data.party_size
+        else:
+            self._check_party(space, data.party_size)
+            if not walk_in:
+                self._check_window(rules, slot.starts_at, to_kst(slot.starts_at).date())
+            units = 1 if space.shape == SpaceShape.EXCLUSIVE else data.party_size
         if walk_in:
             # Staff booking a walk-in at the door: the window and quota are for online booking.
             if self.now >= slot.ends_at:
                 raise WindowClosed("이미 끝난 시간입니다 (the slot is over)")
         else:
-            self._check_window(rules, slot.starts_at, to_kst(slot.starts_at).date())
             self._check_suspension(user)
         await self._check_conflicts(user.id, slot.starts_at, slot.ends_at, slot.id)
         if not walk_in:
             await self._check_quota(user.id, placement.venue.kind, rules, slot.starts_at)
-        units = 1 if space.shape == SpaceShape.EXCLUSIVE else data.party_size
+        booking = await self.take_place(
+            user,
+            placement,
+            party_size=data.party_size,
+            units=units,
+            waitlist=data.join_waitlist and not walk_in,
+            actor=actor,
+            reason="walk_in" if walk_in else "booked",
+            camp=offering[1] if offering is not None and offering[0].kind == ProgramKind.CAMP else None,
+        )
+        return booking, placement
+
+    async def session_of_slot(self, slot_id: int) -> tuple[Program, ProgramSession] | None:
+        row = (
+            await self.session.execute(
+                select(Program, ProgramSession)
+                .join(ProgramSession, ProgramSession.program_id == Program.id)
+                .where(ProgramSession.slot_id == slot_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def check_programme(self, user: User, program: Program, first_slot: Slot) -> None:
+        """A programme's own registration window and age band (checked at its first session's date)."""
+        if not program.is_published:
+            raise Closed("공개되지 않은 프로그램입니다 (the programme is not published)")
+        if self.now < program.registration_opens_at:
+            opens = _fmt(program.registration_opens_at)
+            raise WindowClosed(f"{opens} 부터 신청할 수 있습니다 (registration opens at {opens})")
+        if self.now >= program.registration_closes_at or self.now >= first_slot.starts_at:
+            raise WindowClosed("신청이 마감되었습니다 (registration has closed)")
+        first = await self.session.scalar(
+            select(func.min(Slot.starts_at))
+            .join(ProgramSession, ProgramSession.slot_id == Slot.id)
+            .where(ProgramSession.program_id == program.id)
+        )
+        year = to_kst(first or first_slot.starts_at).year
+        if user.birth_year is None and (program.min_age is not None or program.max_age is not None):
+            raise NotEligible("출생연도가 필요합니다 (a birth year is needed for this programme)")
+        if user.birth_year is not None:
+            age = year - user.birth_year
+            too_young = program.min_age is not None and age < program.min_age
+            too_old = program.max_age is not None and age > program.max_age
+            if too_young or too_old:
+                band = f"{program.min_age or ''}~{program.max_age or ''}"
+                raise NotEligible(
+                    f"{year}년 기준 {age}세: 대상 연령 {band}세가 아닙니다 (age {age} in {year}, outside {band})",
+                    age=age,
+                )
+
+    def _check_party_of(self, max_party: int, party_size: int) -> None:
+        if party_size > max_party:
+            raise ValidationFailed(
+                f"한 번에 최대 {max_party}명까지 신청할 수 있습니다 (at most {max_party} people per booking)",
+                errors=[{"field": "party_size", "message": f"at most {max_party}"}],
+            )
+
+    async def take_place(
+        self,
+        user: User,
+        placement: Placement,
+        *,
+        party_size: int,
+        units: int,
+        waitlist: bool,
+        actor: User | None,
+        reason: str,
+        camp: ProgramSession | None = None,
+    ) -> Booking:
+        """Take ``units`` of a slot for a new booking, or queue it; the database decides, not this code."""
+        slot = placement.slot
+        assert slot is not None
         booking = Booking(
             user_id=user.id,
             venue_id=placement.venue.id,
-            space_id=space.id,
+            space_id=placement.space.id,
             slot_id=slot.id,
             starts_at=slot.starts_at,
             ends_at=slot.ends_at,
-            party_size=data.party_size,
+            party_size=party_size,
             units=units,
-            walk_in=walk_in,
+            walk_in=reason == "walk_in",
             created_by_id=(actor or user).id,
         )
         try:
@@ -469,32 +562,73 @@ class BookingService:
                 # The guard: a place is taken only if it is there, whatever else runs at the same time.
                 taken = await self.session.execute(
                     update(Slot)
-                    .where(
-                        Slot.id == slot.id,
-                        Slot.status == SlotStatus.OPEN,
-                        Slot.taken + units <= Slot.capacity,
-                    )
+                    .where(Slot.id == slot.id, Slot.status == SlotStatus.OPEN, Slot.taken + units <= Slot.capacity)
                     .values(taken=Slot.taken + units)
                     .execution_options(synchronize_session=False)
                 )
                 if taken.rowcount == 1:  # type: ignore[attr-defined]
                     booking.status = BookingStatus.CONFIRMED
-                elif data.join_waitlist and not walk_in:
+                elif waitlist:
                     booking.status = BookingStatus.WAITLISTED
                 else:
-                    remaining = await self.session.scalar(select(Slot.capacity - Slot.taken).where(Slot.id == slot.id))
-                    raise SoldOut(
-                        f"남은 자리: {max(int(remaining or 0), 0)} (places left: {max(int(remaining or 0), 0)})",
-                        remaining=max(int(remaining or 0), 0),
+                    remaining = max(
+                        int(
+                            await self.session.scalar(select(Slot.capacity - Slot.taken).where(Slot.id == slot.id)) or 0
+                        ),
+                        0,
                     )
+                    raise SoldOut(f"남은 자리: {remaining} (places left: {remaining})", remaining=remaining)
                 self.session.add(booking)
                 await self.session.flush()
+                if camp is not None and booking.status == BookingStatus.CONFIRMED:
+                    booking.space_id = await self._give_room(camp, booking)
+                    await self.session.flush()
         except IntegrityError as exc:
             # The unique partial index caught a second active booking of this citizen for this slot.
             raise AlreadyBooked("이 시간에 이미 예약하셨습니다 (you already hold a booking for this slot)") from exc
-        reason = "walk_in" if walk_in else ("booked" if booking.status == BookingStatus.CONFIRMED else "waitlisted")
+        if reason == "booked" and booking.status == BookingStatus.WAITLISTED:
+            reason = "waitlisted"
         self._record(booking, None, booking.status, reason, (actor or user).id)
-        return booking, placement
+        return booking
+
+    async def _give_room(self, camp: ProgramSession, booking: Booking) -> int:
+        """A camp family gets the first free room of the session that fits the party."""
+        assert camp.check_in is not None
+        assert camp.check_out is not None
+        nights = (camp.check_out - camp.check_in).days
+        free = (
+            await self.session.execute(
+                select(StayNight.space_id)
+                .join(Space, Space.id == StayNight.space_id)
+                .where(
+                    StayNight.program_session_id == camp.id,
+                    StayNight.booking_id.is_(None),
+                    Space.max_party >= booking.party_size,
+                )
+                .group_by(StayNight.space_id, Space.max_party)
+                .having(func.count() == nights)
+                .order_by(Space.max_party, StayNight.space_id)
+            )
+        ).all()
+        for (room,) in free:
+            given = await self.session.execute(
+                update(StayNight)
+                .where(
+                    StayNight.program_session_id == camp.id,
+                    StayNight.space_id == room,
+                    StayNight.booking_id.is_(None),
+                )
+                .values(booking_id=booking.id)
+                .execution_options(synchronize_session=False)
+            )
+            if given.rowcount == nights:  # type: ignore[attr-defined]
+                return int(room)
+            if given.rowcount:  # type: ignore[attr-defined]
+                raise SoldOut("객실 배정이 겹쳤습니다; 다시 시도해 주세요 (room taken meanwhile, retry)")
+        raise SoldOut(
+            f"{booking.party_size}명이 묵을 수 있는 객실이 남지 않았습니다"
+            f" (no room left for a party of {booking.party_size})"
+        )
 
     async def _book_stay(self, user: User, data: BookingCreate, actor: User | None) -> tuple[Booking, Placement]:
         assert data.space_id is not None
@@ -568,8 +702,16 @@ class BookingService:
                 .values(taken=Slot.taken - booking.units)
                 .execution_options(synchronize_session=False)
             )
-        if booking.slot_id is None:
-            await self.session.execute(delete(StayNight).where(StayNight.booking_id == booking.id))
+        # A stay's own nights go; a camp room goes back to its camp session.
+        await self.session.execute(
+            delete(StayNight).where(StayNight.booking_id == booking.id, StayNight.program_session_id.is_(None))
+        )
+        await self.session.execute(
+            update(StayNight)
+            .where(StayNight.booking_id == booking.id, StayNight.program_session_id.is_not(None))
+            .values(booking_id=None)
+            .execution_options(synchronize_session=False)
+        )
 
     async def cancel(self, actor: User, booking_id: int, *, reason: str = "cancelled_by_holder") -> Booking:
         booking = await self.get(booking_id, for_update=True)
@@ -859,14 +1001,18 @@ class BookingService:
             origin=SlotOrigin.EXTRA,
             note=data.note,
         )
-        try:
-            async with self.session.begin_nested():
-                self.session.add(slot)
-                await self.session.flush()
-        except IntegrityError as exc:
-            from server.errors import Conflict
-
-            raise Conflict("그 시각에 이미 슬롯이 있습니다 (a slot already starts then)") from exc
+        clash = await self.session.scalar(
+            select(Slot.id).where(
+                Slot.space_id == space.id,
+                Slot.status == SlotStatus.OPEN,
+                Slot.starts_at < data.end,
+                Slot.ends_at > data.start,
+            )
+        )
+        if clash is not None:
+            raise Conflict(f"그 시간에 이미 슬롯 {clash} 이(가) 있습니다 (slot {clash} already covers that time)")
+        self.session.add(slot)
+        await self.session.flush()
         return slot
 
     async def set_slot_status(self, slot_id: int, status: SlotStatus, note: str = "") -> Slot:

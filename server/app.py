@@ -20,13 +20,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.routes import AuthController, MeController, UserAdminController
+from booking.enrolment import on_session_changed
 from booking.jobs import on_closure_added
 from booking.routes import (
     AvailabilityController,
     BookingController,
+    EnrolmentController,
     MyBookingsController,
     VenueOperationsController,
 )
+from programs.routes import InstructorController, ProgramController
+from programs.services import session_hooks
 from server.database import alchemy_config, create_engine, sqlite_write_intent
 from server.errors import EXCEPTION_HANDLERS
 from server.scheduler import build_scheduler
@@ -71,6 +75,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     settings = settings or Settings.from_env()
     if on_closure_added not in closure_hooks:
         closure_hooks.append(on_closure_added)
+    if on_session_changed not in session_hooks:
+        session_hooks.append(on_session_changed)
     engine = engine or create_engine(settings)
 
     @asynccontextmanager
@@ -118,6 +124,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             MyBookingsController,
             AvailabilityController,
             VenueOperationsController,
+            ProgramController,
+            InstructorController,
+            EnrolmentController,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},

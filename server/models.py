@@ -1,17 +1,22 @@
 """Imports every domain's models so that the metadata knows all tables (Alembic, tests, create_all)."""
 
 from accounts.models import AccessToken, User, VenueAssignment
-from booking.models import Booking, BookingEvent, IdempotencyRecord, Notice, StayNight
-from venues.models import Closure, OpeningHours, Slot, Space, Venue
+from booking.models import Booking, BookingEvent, IdempotencyRecord, Notice
+from programs.models import Application, Program, ProgramInstructor, ProgramSession
+from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
 
 __all__ = [
     "AccessToken",
+    "Application",
     "Booking",
     "BookingEvent",
     "Closure",
     "IdempotencyRecord",
     "Notice",
     "OpeningHours",
+    "Program",
+    "ProgramInstructor",
+    "ProgramSession",
     "Slot",
     "Space",
     "StayNight",

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -172,7 +173,17 @@ class Slot(IdentityAuditBase):
 
     __tablename__ = "slot"
     __table_args__ = (
-        UniqueConstraint("space_id", "starts_at", name="uq_slot_space_start"),
+        # Generated slots are keyed by space and start, so that generation is idempotent; sessions and
+        # one-off slots may start at the same time as a generated slot they replace (which gets blocked).
+        Index(
+            "uq_slot_generated_space_start",
+            "space_id",
+            "starts_at",
+            unique=True,
+            sqlite_where=text("origin = 'generated'"),
+            postgresql_where=text("origin = 'generated'"),
+        ),
+        Index("ix_slot_space_start", "space_id", "starts_at"),
         CheckConstraint("capacity >= 0", name="capacity_nonnegative"),
         CheckConstraint("taken >= 0 AND taken <= capacity", name="taken_within_capacity"),
         CheckConstraint("starts_at < ends_at", name="starts_before_ends"),
@@ -194,3 +205,22 @@ class Slot(IdentityAuditBase):
     @property
     def remaining(self) -> int:
         return max(self.capacity - self.taken, 0) if self.status == SlotStatus.OPEN else 0
+
+
+class StayNight(IdentityAuditBase):
+    """One night of a room, held by a stay booking or by a camp session; the unique key makes a room's
+    night impossible to sell twice. A camp's nights have ``program_session_id`` and get the ``booking_id``
+    of the family given the room."""
+
+    __tablename__ = "stay_night"
+    __table_args__ = (
+        UniqueConstraint("space_id", "night", name="uq_stay_night_space_night"),
+        CheckConstraint("booking_id IS NOT NULL OR program_session_id IS NOT NULL", name="held_by_someone"),
+    )
+
+    space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
+    night: Mapped[date] = mapped_column(Date)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"), index=True)
+    program_session_id: Mapped[int | None] = mapped_column(
+        ForeignKey("program_session.id", ondelete="CASCADE"), index=True
+    )

@@ -8,7 +8,7 @@ start, and existing slots are never touched, so the daily job and a manual run c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,19 @@ async def generate_slots(
     for space in spaces:
         by_venue.setdefault(space.venue_id, []).append(space)
     service = VenueService(session)
+    # Sessions and one-off slots own their time: no generated slot is made over them.
+    lower, upper = kst(start, time(0)), kst(end + timedelta(days=1), time(0))
+    taken_times: dict[int, list[tuple[datetime, datetime]]] = {}
+    for space_id, starts_at, ends_at in await session.execute(
+        select(Slot.space_id, Slot.starts_at, Slot.ends_at).where(
+            Slot.space_id.in_([s.id for s in spaces]),
+            Slot.origin != SlotOrigin.GENERATED,
+            Slot.status != SlotStatus.CLOSED,
+            Slot.starts_at < upper,
+            Slot.ends_at > lower,
+        )
+    ):
+        taken_times.setdefault(space_id, []).append((starts_at, ends_at))
     rows: list[dict[str, object]] = []
     for venue in venues:
         venue_spaces = by_venue.get(venue.id, [])
@@ -73,6 +86,8 @@ async def generate_slots(
                 if not status.open:
                     continue
                 for slot_start, slot_end in slots_of_day(status, space.slot_minutes):
+                    if any(s < slot_end and e > slot_start for s, e in taken_times.get(space.id, ())):
+                        continue
                     rows.append(
                         {
                             "space_id": space.id,

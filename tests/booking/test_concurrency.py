@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from booking.models import Booking, StayNight
+from booking.models import Booking
 from server.database import unit_of_work
 from tests.booking.conftest import Client, MakeSlot, book, in_days, slot_state
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+from venues.models import StayNight
 
 
 async def race(client: Client, accounts: list[Account], **body: Any) -> Counter[str]:

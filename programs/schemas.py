@@ -1,0 +1,145 @@
+"""Request and response bodies of programmes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from programs.models import Allocation, Enrolment, ProgramKind
+
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Age = Annotated[int, msgspec.Meta(ge=0, le=120)]
+
+
+class ProgramSummary(msgspec.Struct):
+    id: int
+    title: str
+    title_en: str
+    kind: str
+    venue_id: int
+    space_id: int | None
+    min_age: int | None
+    max_age: int | None
+    allocation: str
+    enrolment: str
+    capacity: int
+    registration_opens_at: datetime
+    registration_closes_at: datetime
+    next_session_at: datetime | None = None
+
+
+class SessionRead(msgspec.Struct):
+    id: int
+    slot_id: int
+    start: datetime
+    end: datetime
+    capacity: int
+    remaining: int
+    status: str
+    check_in: str | None = None
+    check_out: str | None = None
+
+
+class ProgramDetail(msgspec.Struct):
+    id: int
+    title: str
+    title_en: str
+    description: str
+    description_en: str
+    kind: str
+    venue_id: int
+    space_id: int | None
+    min_age: int | None
+    max_age: int | None
+    allocation: str
+    enrolment: str
+    capacity: int
+    max_party: int
+    registration_opens_at: datetime
+    registration_closes_at: datetime
+    rrule: str
+    first_start: datetime
+    duration_minutes: int
+    exdates: list[str]
+    rooms: list[int]
+    nights: int
+    instructor_ids: list[int]
+    sessions: list[SessionRead]
+    drawn_at: datetime | None = None
+
+
+class ProgramCreate(msgspec.Struct, forbid_unknown_fields=True):
+    venue_id: int
+    space_id: int
+    title: Title
+    title_en: Title
+    kind: ProgramKind
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=10000)]
+    registration_opens_at: datetime
+    registration_closes_at: datetime
+    rrule: Annotated[str, msgspec.Meta(min_length=5, max_length=500, examples=["FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8"])]
+    first_start: datetime
+    duration_minutes: Annotated[int, msgspec.Meta(ge=10, le=60 * 24 * 14)]
+    description: str = ""
+    description_en: str = ""
+    min_age: Age | None = None
+    max_age: Age | None = None
+    max_party: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    allocation: Allocation = Allocation.FIRST_COME
+    enrolment: Enrolment = Enrolment.DROP_IN
+    exdates: list[str] = msgspec.field(default_factory=list)
+    rooms: list[int] = msgspec.field(default_factory=list)
+    nights: Annotated[int, msgspec.Meta(ge=0, le=14)] = 0
+    instructor_ids: list[int] = msgspec.field(default_factory=list)
+
+
+class ProgramUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    """Changing the schedule changes future sessions only; past ones stay as they were."""
+
+    title: Title | msgspec.UnsetType = msgspec.UNSET
+    title_en: Title | msgspec.UnsetType = msgspec.UNSET
+    description: str | msgspec.UnsetType = msgspec.UNSET
+    description_en: str | msgspec.UnsetType = msgspec.UNSET
+    rrule: Annotated[str, msgspec.Meta(min_length=5, max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    first_start: datetime | msgspec.UnsetType = msgspec.UNSET
+    duration_minutes: Annotated[int, msgspec.Meta(ge=10, le=60 * 24 * 14)] | msgspec.UnsetType = msgspec.UNSET
+    exdates: list[str] | msgspec.UnsetType = msgspec.UNSET
+    registration_opens_at: datetime | msgspec.UnsetType = msgspec.UNSET
+    registration_closes_at: datetime | msgspec.UnsetType = msgspec.UNSET
+    instructor_ids: list[int] | msgspec.UnsetType = msgspec.UNSET
+
+
+class SessionMove(msgspec.Struct, forbid_unknown_fields=True):
+    start: datetime
+    end: datetime
+
+
+class EnrolRequest(msgspec.Struct, forbid_unknown_fields=True):
+    party_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+
+
+class ApplicationRead(msgspec.Struct):
+    id: int
+    program_id: int
+    status: str
+    party_size: int
+    draw_rank: int | None = None
+
+
+class DrawRead(msgspec.Struct):
+    seed: str
+    drawn_at: datetime
+    algorithm: str
+    order: list[int]
+    winners: list[int]
+    waitlisted: list[int]
+
+
+class RosterEntry(msgspec.Struct):
+    booking_id: int
+    holder: str
+    holder_name: str
+    party_size: int
+    status: str

@@ -1,0 +1,550 @@
+"""Programme rules: creating a programme and its sessions from its recurrence rule, editing the rule
+(future sessions only), moving and cancelling sessions, and finding programmes.
+
+Sessions are slots (origin ``session``) of the programme's space. Changes that touch people's bookings
+(a session moved or cancelled) are passed to ``session_hooks``, which the booking engine fills: this
+package must not import the booking engine (dependencies point venues <- programs <- booking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Literal
+
+import msgspec
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import Role, User
+from programs.models import (
+    Allocation,
+    Enrolment,
+    Program,
+    ProgramInstructor,
+    ProgramKind,
+    ProgramSession,
+    SessionStatus,
+)
+from programs.schedule import occurrences
+from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, ProgramUpdate, SessionMove, SessionRead
+from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.pagination import Page, count
+from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
+from venues.services import VenueService
+
+SessionChange = Literal["moved", "cancelled"]
+SessionHook = Callable[[AsyncSession, Program, ProgramSession, Slot, SessionChange], Awaitable[None]]
+session_hooks: list[SessionHook] = []
+
+CAMP_CHECK_OUT = time(11, 0)
+
+
+def age_in(year: int, birth_year: int) -> int:
+    """Age reached in a given year: the programme's age bands are by birth year."""
+    return year - birth_year
+
+
+def session_read(session: ProgramSession, slot: Slot) -> SessionRead:
+    return SessionRead(
+        id=session.id,
+        slot_id=slot.id,
+        start=to_kst(slot.starts_at),
+        end=to_kst(slot.ends_at),
+        capacity=slot.capacity,
+        remaining=slot.remaining if session.status != SessionStatus.CANCELLED else 0,
+        status=session.status,
+        check_in=session.check_in.isoformat() if session.check_in else None,
+        check_out=session.check_out.isoformat() if session.check_out else None,
+    )
+
+
+def summary(program: Program, next_session_at: datetime | None = None) -> ProgramSummary:
+    return ProgramSummary(
+        id=program.id,
+        title=program.title,
+        title_en=program.title_en,
+        kind=program.kind,
+        venue_id=program.venue_id,
+        space_id=program.space_id,
+        min_age=program.min_age,
+        max_age=program.max_age,
+        allocation=program.allocation,
+        enrolment=program.enrolment,
+        capacity=program.capacity,
+        registration_opens_at=to_kst(program.registration_opens_at),
+        registration_closes_at=to_kst(program.registration_closes_at),
+        next_session_at=to_kst(next_session_at) if next_session_at else None,
+    )
+
+
+def _aware(value: datetime, field: str) -> datetime:
+    if value.tzinfo is None:
+        raise ValidationFailed(
+            "시각에는 시간대가 필요합니다 (times need an offset, e.g. +09:00)",
+            errors=[{"field": field, "message": "offset required"}],
+        )
+    return value
+
+
+class ProgramService:
+    def __init__(self, session: AsyncSession, *, now: datetime | None = None) -> None:
+        self.session = session
+        self.now = now or utcnow()
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    async def get(self, program_id: int, *, for_update: bool = False) -> Program:
+        query = select(Program).where(Program.id == program_id)
+        if for_update:
+            query = query.with_for_update()
+        program = await self.session.scalar(query)
+        if program is None:
+            raise NotFound(f"프로그램 {program_id} 없음 (no programme {program_id})")
+        return program
+
+    async def sessions(self, program_id: int, *, include_cancelled: bool = True) -> list[tuple[ProgramSession, Slot]]:
+        query = (
+            select(ProgramSession, Slot)
+            .join(Slot, Slot.id == ProgramSession.slot_id)
+            .where(ProgramSession.program_id == program_id)
+            .order_by(Slot.starts_at, ProgramSession.id)
+        )
+        if not include_cancelled:
+            query = query.where(ProgramSession.status != SessionStatus.CANCELLED)
+        return [(s, slot) for s, slot in (await self.session.execute(query)).all()]
+
+    async def instructor_ids(self, program_id: int) -> list[int]:
+        rows = await self.session.scalars(
+            select(ProgramInstructor.user_id)
+            .where(ProgramInstructor.program_id == program_id)
+            .order_by(ProgramInstructor.user_id)
+        )
+        return list(rows.all())
+
+    async def detail(self, program_id: int) -> ProgramDetail:
+        program = await self.get(program_id)
+        sessions = await self.sessions(program_id)
+        return ProgramDetail(
+            id=program.id,
+            title=program.title,
+            title_en=program.title_en,
+            description=program.description,
+            description_en=program.description_en,
+            kind=program.kind,
+            venue_id=program.venue_id,
+            space_id=program.space_id,
+            min_age=program.min_age,
+            max_age=program.max_age,
+            allocation=program.allocation,
+            enrolment=program.enrolment,
+            capacity=program.capacity,
+            max_party=program.max_party,
+            registration_opens_at=to_kst(program.registration_opens_at),
+            registration_closes_at=to_kst(program.registration_closes_at),
+            rrule=program.rrule,
+            first_start=to_kst(program.first_start),
+            duration_minutes=program.duration_minutes,
+            exdates=list(program.exdates),
+            rooms=list(program.rooms),
+            nights=program.nights,
+            instructor_ids=await self.instructor_ids(program_id),
+            sessions=[session_read(s, slot) for s, slot in sessions],
+            drawn_at=to_kst(program.drawn_at) if program.drawn_at else None,
+        )
+
+    async def search(
+        self,
+        *,
+        venue_id: int | None,
+        kind: str | None,
+        age: int | None,
+        q: str | None,
+        start: date | None,
+        end: date | None,
+        limit: int,
+        offset: int,
+    ) -> Page[ProgramSummary]:
+        next_session = (
+            select(ProgramSession.program_id, func.min(Slot.starts_at).label("next_at"))
+            .join(Slot, Slot.id == ProgramSession.slot_id)
+            .where(ProgramSession.status != SessionStatus.CANCELLED, Slot.starts_at >= self.now)
+            .group_by(ProgramSession.program_id)
+            .subquery()
+        )
+        query = (
+            select(Program, next_session.c.next_at)
+            .outerjoin(next_session, next_session.c.program_id == Program.id)
+            .where(Program.is_published.is_(True))
+        )
+        if venue_id is not None:
+            query = query.where(Program.venue_id == venue_id)
+        if kind:
+            query = query.where(Program.kind == kind)
+        if age is not None:
+            query = query.where(
+                or_(Program.min_age.is_(None), Program.min_age <= age),
+                or_(Program.max_age.is_(None), Program.max_age >= age),
+            )
+        if q and q.strip():
+            like = f"%{q.strip().lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(Program.title).like(like),
+                    func.lower(Program.title_en).like(like),
+                    func.lower(Program.description).like(like),
+                    func.lower(Program.description_en).like(like),
+                )
+            )
+        if start is not None or end is not None:
+            lower = day_bounds_utc(start)[0] if start else None
+            upper = day_bounds_utc(end)[1] if end else None
+            conditions = [ProgramSession.program_id == Program.id, ProgramSession.status != SessionStatus.CANCELLED]
+            if lower is not None:
+                conditions.append(Slot.starts_at >= lower)
+            if upper is not None:
+                conditions.append(Slot.starts_at < upper)
+            query = query.where(
+                select(ProgramSession.id)
+                .join(Slot, Slot.id == ProgramSession.slot_id)
+                .where(and_(*conditions))
+                .exists()
+            )
+        total = await count(self.session, query)
+        rows = (await self.session.execute(query.order_by(Program.id).limit(limit).offset(offset))).all()
+        return Page(items=[summary(p, at) for p, at in rows], total=total, limit=limit, offset=offset)
+
+    # --- creating --------------------------------------------------------------------------------
+
+    async def _check(self, data: ProgramCreate) -> tuple[Venue, Space]:
+        venue = await VenueService(self.session).get(data.venue_id)
+        space = await VenueService(self.session).get_space(data.space_id)
+        if space.venue_id != venue.id:
+            raise ValidationFailed(
+                "다른 장소의 공간입니다 (that space belongs to another venue)",
+                errors=[{"field": "space_id", "message": "not a space of venue_id"}],
+            )
+        if space.shape == SpaceShape.STAY:
+            raise ValidationFailed(
+                "세션은 숙박실이 아닌 공간에서 열립니다 (sessions take place in a non-stay space; rooms go in rooms)",
+                errors=[{"field": "space_id", "message": "a stay space; give it in rooms for a camp"}],
+            )
+        for field in ("registration_opens_at", "registration_closes_at", "first_start"):
+            _aware(getattr(data, field), field)
+        if data.registration_opens_at >= data.registration_closes_at:
+            raise ValidationFailed(
+                "신청 시작이 마감보다 빨라야 합니다 (registration must open before it closes)",
+                errors=[{"field": "registration_closes_at", "message": "not after registration_opens_at"}],
+            )
+        if data.min_age is not None and data.max_age is not None and data.min_age > data.max_age:
+            raise ValidationFailed(
+                "최소 나이가 최대 나이보다 큽니다 (min_age above max_age)",
+                errors=[{"field": "min_age", "message": "above max_age"}],
+            )
+        if data.max_party > data.capacity:
+            raise ValidationFailed(
+                "최대 인원이 정원보다 큽니다 (max_party above capacity)",
+                errors=[{"field": "max_party", "message": "above capacity"}],
+            )
+        if data.kind == ProgramKind.CAMP:
+            if not data.rooms or data.nights < 1:
+                raise ValidationFailed(
+                    "캠프에는 객실(rooms)과 1박 이상(nights)이 필요합니다 (a camp needs rooms and at least one night)",
+                    errors=[{"field": "rooms", "message": "required for camps, with nights >= 1"}],
+                )
+            rooms = (await self.session.scalars(select(Space).where(Space.id.in_(data.rooms)))).all()
+            if len(rooms) != len(set(data.rooms)) or any(
+                r.venue_id != venue.id or r.shape != SpaceShape.STAY for r in rooms
+            ):
+                raise ValidationFailed(
+                    "객실은 같은 장소의 숙박 공간이어야 합니다 (rooms must be stay spaces of the venue)",
+                    errors=[{"field": "rooms", "message": "stay spaces of venue_id"}],
+                )
+        elif data.rooms or data.nights:
+            raise ValidationFailed(
+                "객실과 박수는 캠프에만 씁니다 (rooms and nights are for camps)",
+                errors=[{"field": "rooms", "message": "only for kind camp"}],
+            )
+        await self._check_instructors(data.instructor_ids)
+        return venue, space
+
+    async def _check_instructors(self, user_ids: Sequence[int]) -> None:
+        if not user_ids:
+            return
+        found = (
+            await self.session.scalars(
+                select(User.id).where(User.id.in_(user_ids), User.role.in_([Role.INSTRUCTOR, Role.STAFF, Role.MANAGER]))
+            )
+        ).all()
+        missing = sorted(set(user_ids) - set(found))
+        if missing:
+            raise ValidationFailed(
+                f"강사 계정이 아닙니다 (not instructor accounts): {missing}",
+                errors=[{"field": "instructor_ids", "message": f"not instructors: {missing}"}],
+            )
+
+    async def create(self, data: ProgramCreate) -> Program:
+        await self._check(data)
+        program = Program(
+            venue_id=data.venue_id,
+            space_id=data.space_id,
+            title=data.title.strip(),
+            title_en=data.title_en.strip(),
+            description=data.description,
+            description_en=data.description_en,
+            kind=data.kind,
+            min_age=data.min_age,
+            max_age=data.max_age,
+            capacity=data.capacity,
+            max_party=data.max_party,
+            allocation=data.allocation,
+            enrolment=data.enrolment,
+            registration_opens_at=data.registration_opens_at,
+            registration_closes_at=data.registration_closes_at,
+            rrule=data.rrule.strip().removeprefix("RRULE:"),
+            first_start=data.first_start,
+            duration_minutes=data.duration_minutes,
+            exdates=list(data.exdates),
+            rooms=sorted(set(data.rooms)),
+            nights=data.nights,
+        )
+        self.session.add(program)
+        await self.session.flush()
+        self.session.add_all(
+            ProgramInstructor(program_id=program.id, user_id=u) for u in sorted(set(data.instructor_ids))
+        )
+        await self._schedule(program, after=None)
+        return program
+
+    def _times(self, program: Program, occurrence: datetime) -> tuple[datetime, datetime, date | None, date | None]:
+        if program.kind == ProgramKind.CAMP:
+            check_in = occurrence.astimezone(KST).date()
+            check_out = check_in + timedelta(days=program.nights)
+            return occurrence, kst(check_out, CAMP_CHECK_OUT), check_in, check_out
+        return occurrence, occurrence + timedelta(minutes=program.duration_minutes), None, None
+
+    async def _schedule(self, program: Program, *, after: datetime | None) -> tuple[int, int]:
+        """Bring the future sessions in line with the rule: add the missing ones, cancel the ones it no
+        longer gives. Sessions that started before ``after`` (or any, when None on creation) stay as they are."""
+        wanted = occurrences(program.rrule, program.first_start, list(program.exdates))
+        if after is not None:
+            wanted = [o for o in wanted if o > after]
+        venue = await VenueService(self.session).get(program.venue_id)
+        if wanted:
+            first, last = wanted[0].astimezone(KST).date(), wanted[-1].astimezone(KST).date()
+            days = {
+                d.date: d.open
+                for d in await VenueService(self.session).day_statuses(venue, first, last, space_id=program.space_id)
+            }
+            # Holidays and closures: no session that day.
+            wanted = [o for o in wanted if days.get(o.astimezone(KST).date(), False)]
+        existing = await self.sessions(program.id)
+        by_occurrence = {s.occurrence: (s, slot) for s, slot in existing}
+        wanted_set = set(wanted)
+        cancelled = 0
+        for occurrence, (session, slot) in by_occurrence.items():
+            if after is not None and slot.starts_at <= after:
+                continue
+            if occurrence not in wanted_set and session.status != SessionStatus.CANCELLED:
+                await self.cancel_session(program, session, slot)
+                cancelled += 1
+        added = 0
+        for occurrence in wanted:
+            if occurrence not in by_occurrence:
+                await self._add_session(program, occurrence)
+                added += 1
+                continue
+            session, slot = by_occurrence[occurrence]
+            if after is not None and slot.starts_at <= after:
+                continue
+            if session.status == SessionStatus.CANCELLED:
+                # The rule gives this occurrence again: reopen it (its old bookings stay cancelled).
+                session.status = SessionStatus.SCHEDULED
+                session.sequence += 1
+                slot.status = SlotStatus.OPEN
+                if program.kind == ProgramKind.CAMP:
+                    await self._hold_rooms(program, session)
+                added += 1
+            starts_at, ends_at, _, _ = self._times(program, occurrence)
+            if session.status == SessionStatus.SCHEDULED and (slot.starts_at, slot.ends_at) != (starts_at, ends_at):
+                # A new length: the same occurrence, at new times.
+                slot.starts_at, slot.ends_at = starts_at, ends_at
+                session.status = SessionStatus.MOVED
+                session.sequence += 1
+                await self.session.flush()
+                for hook in session_hooks:
+                    await hook(self.session, program, session, slot, "moved")
+        await self.session.flush()
+        return added, cancelled
+
+    async def _add_session(self, program: Program, occurrence: datetime) -> ProgramSession:
+        starts_at, ends_at, check_in, check_out = self._times(program, occurrence)
+        capacity = len(program.rooms) if program.kind == ProgramKind.CAMP else program.capacity
+        # The session takes the space: generated practice slots overlapping it close for new bookings.
+        await self.session.execute(
+            update(Slot)
+            .where(
+                Slot.space_id == program.space_id,
+                Slot.origin == SlotOrigin.GENERATED,
+                Slot.starts_at < ends_at,
+                Slot.ends_at > starts_at,
+                Slot.status == SlotStatus.OPEN,
+            )
+            .values(status=SlotStatus.BLOCKED, note=f"프로그램: {program.title}"[:300])
+            .execution_options(synchronize_session=False)
+        )
+        slot = Slot(
+            space_id=program.space_id,
+            venue_id=program.venue_id,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            capacity=capacity,
+            taken=0,
+            status=SlotStatus.OPEN,
+            origin=SlotOrigin.SESSION,
+            note=program.title[:300],
+        )
+        self.session.add(slot)
+        await self.session.flush()
+        session = ProgramSession(
+            program_id=program.id,
+            slot_id=slot.id,
+            occurrence=occurrence,
+            status=SessionStatus.SCHEDULED,
+            check_in=check_in,
+            check_out=check_out,
+        )
+        self.session.add(session)
+        await self.session.flush()
+        if program.kind == ProgramKind.CAMP:
+            await self._hold_rooms(program, session)
+        return session
+
+    async def _hold_rooms(self, program: Program, session: ProgramSession) -> None:
+        assert session.check_in is not None
+        assert session.check_out is not None
+        nights = [session.check_in + timedelta(days=n) for n in range((session.check_out - session.check_in).days)]
+        taken = (
+            await self.session.execute(
+                select(StayNight.space_id, StayNight.night).where(
+                    StayNight.space_id.in_(program.rooms), StayNight.night.in_(nights)
+                )
+            )
+        ).all()
+        if taken:
+            room, night = taken[0]
+            raise Conflict(
+                f"객실 {room} 의 {night} 밤은 이미 예약되어 있습니다 (room {room} is taken on the night of {night})"
+            )
+        self.session.add_all(
+            StayNight(space_id=room, night=night, program_session_id=session.id)
+            for room in program.rooms
+            for night in nights
+        )
+        await self.session.flush()
+
+    # --- editing ---------------------------------------------------------------------------------
+
+    async def update(self, program_id: int, data: ProgramUpdate) -> Program:
+        program = await self.get(program_id, for_update=True)
+        changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+        instructor_ids = changes.pop("instructor_ids", None)
+        for field in ("registration_opens_at", "registration_closes_at", "first_start"):
+            if field in changes:
+                _aware(changes[field], field)
+        schedule_changed = any(k in changes for k in ("rrule", "first_start", "duration_minutes", "exdates"))
+        if "rrule" in changes:
+            changes["rrule"] = changes["rrule"].strip().removeprefix("RRULE:")
+            occurrences(changes["rrule"], changes.get("first_start", program.first_start), [])  # validates
+        for key, value in changes.items():
+            setattr(program, key, value)
+        if program.registration_opens_at >= program.registration_closes_at:
+            raise ValidationFailed(
+                "신청 시작이 마감보다 빨라야 합니다 (registration must open before it closes)",
+                errors=[{"field": "registration_closes_at", "message": "not after registration_opens_at"}],
+            )
+        if instructor_ids is not None:
+            await self._check_instructors(instructor_ids)
+            await self.session.execute(delete(ProgramInstructor).where(ProgramInstructor.program_id == program.id))
+            self.session.add_all(
+                ProgramInstructor(program_id=program.id, user_id=u) for u in sorted(set(instructor_ids))
+            )
+        await self.session.flush()
+        if schedule_changed:
+            await self._schedule(program, after=self.now)
+        return program
+
+    async def session_of(self, program_id: int, session_id: int) -> tuple[Program, ProgramSession, Slot]:
+        program = await self.get(program_id)
+        row = (
+            await self.session.execute(
+                select(ProgramSession, Slot)
+                .join(Slot, Slot.id == ProgramSession.slot_id)
+                .where(ProgramSession.id == session_id, ProgramSession.program_id == program_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFound(f"세션 {session_id} 없음 (no session {session_id} in programme {program_id})")
+        return program, row[0], row[1]
+
+    async def move_session(self, program_id: int, session_id: int, data: SessionMove) -> tuple[ProgramSession, Slot]:
+        program, session, slot = await self.session_of(program_id, session_id)
+        start, end = _aware(data.start, "start"), _aware(data.end, "end")
+        if end <= start:
+            raise ValidationFailed(
+                "끝이 시작보다 늦어야 합니다 (end must be after start)",
+                errors=[{"field": "end", "message": "before start"}],
+            )
+        if session.status == SessionStatus.CANCELLED:
+            raise Conflict("취소된 세션입니다 (the session is cancelled)")
+        if program.kind == ProgramKind.CAMP:
+            raise Conflict("캠프 세션은 옮길 수 없습니다: 취소 후 새로 만드세요 (cancel and recreate a camp session)")
+        if slot.starts_at <= self.now:
+            raise Conflict("이미 시작된 세션입니다 (the session has started)")
+        slot.starts_at, slot.ends_at = start, end
+        session.status = SessionStatus.MOVED
+        session.sequence += 1
+        await self.session.flush()
+        for hook in session_hooks:
+            await hook(self.session, program, session, slot, "moved")
+        return session, slot
+
+    async def cancel_session(self, program: Program, session: ProgramSession, slot: Slot) -> None:
+        if session.status == SessionStatus.CANCELLED:
+            return
+        session.status = SessionStatus.CANCELLED
+        session.sequence += 1
+        slot.status = SlotStatus.CLOSED
+        slot.note = f"세션 취소: {program.title}"[:300]
+        await self.session.flush()
+        for hook in session_hooks:
+            await hook(self.session, program, session, slot, "cancelled")
+        if program.kind == ProgramKind.CAMP:
+            await self.session.execute(
+                delete(StayNight).where(StayNight.program_session_id == session.id, StayNight.booking_id.is_(None))
+            )
+
+    async def instructor_sessions(
+        self, user: User, *, start: datetime, end: datetime
+    ) -> list[tuple[Program, ProgramSession, Slot]]:
+        rows = await self.session.execute(
+            select(Program, ProgramSession, Slot)
+            .join(ProgramInstructor, ProgramInstructor.program_id == Program.id)
+            .join(ProgramSession, ProgramSession.program_id == Program.id)
+            .join(Slot, Slot.id == ProgramSession.slot_id)
+            .where(ProgramInstructor.user_id == user.id, Slot.starts_at >= start, Slot.starts_at < end)
+            .order_by(Slot.starts_at)
+        )
+        return [(p, s, slot) for p, s, slot in rows.all()]
+
+    async def is_instructor(self, user: User, program_id: int) -> bool:
+        found = await self.session.scalar(
+            select(ProgramInstructor.id).where(
+                ProgramInstructor.program_id == program_id, ProgramInstructor.user_id == user.id
+            )
+        )
+        return found is not None
+
+
+__all__ = ["Allocation", "Enrolment", "ProgramService", "age_in", "session_hooks"]
