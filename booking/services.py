@@ -411,8 +411,10 @@ class BookingService:
                     }
                 ],
             )
-        position = (await self._waitlist_positions([booking])).get(booking.id)
-        answer = booking_read(booking, placement.venue, placement.space, position=position)
+        if booking.space_id == placement.space.id and booking.status != BookingStatus.WAITLISTED:
+            answer = booking_read(booking, placement.venue, placement.space)
+        else:  # a camp family's room, or a place in the queue
+            answer = await self.read(booking)
         if idempotency_key:
             self.session.add(
                 IdempotencyRecord(

@@ -84,7 +84,10 @@ def demo_load() -> None:
             await engine.dispose()
 
     result = _run(work)
-    click.echo(f"venues: {result.venues_total} ({result.venues_created} new); slots: {result.slots_created} new")
+    click.echo(
+        f"venues: {result.venues_total} ({result.venues_created} new); slots: {result.slots_created} new; "
+        f"programmes: {result.programs_created} new"
+    )
     click.echo("demo accounts (이메일 / 비밀번호 / 역할):")
     for account in result.accounts:
         venues = f"  venues: {', '.join(account.get('venues', []))}" if account.get("venues") else ""

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+import server.models  # noqa: F401 - every table on the metadata, for the ORM to order its inserts
 from accounts.services import AccountService
 from server.demo_data import demo_accounts, demo_venues
+from server.demo_programs import load_demo_programs
 from server.settings import Settings
 from venues.models import OpeningHours, Space, Venue
 from venues.services import parse_hhmm
@@ -29,6 +31,7 @@ class DemoResult:
     venues_total: int
     accounts: list[dict[str, Any]]
     slots_created: int = 0
+    programs_created: int = 0
 
 
 def _apply(target: Any, data: dict[str, Any], fields: tuple[str, ...]) -> None:
@@ -94,5 +97,8 @@ async def load_demo(session: AsyncSession, settings: Settings) -> DemoResult:
         made.append(account)
     await session.flush()
     slots = await extend_horizon(session)
+    programs = await load_demo_programs(session)
     total = len(existing) + created
-    return DemoResult(venues_created=created, venues_total=total, accounts=made, slots_created=slots)
+    return DemoResult(
+        venues_created=created, venues_total=total, accounts=made, slots_created=slots, programs_created=programs
+    )

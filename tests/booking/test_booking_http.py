@@ -26,6 +26,7 @@ async def test_booking_a_shared_slot_returns_the_contract_fields(
     assert body["venue"]["id"] == space.venue_id
     assert body["space"]["id"] == space.id
     assert body["slot_id"] == slot.id
+    assert body["waitlist_position"] is None
     assert await slot_state(db, slot.id) == (3, 3)
 
     availability = (await client.get(f"/api/spaces/{space.id}/availability")).json()

@@ -97,6 +97,13 @@ async def _book(db: Database, account: Account, now: datetime, slot_id: int, **e
         return booking
 
 
+async def _get(db: Database, booking_id: int) -> Booking:
+    async with unit_of_work(db.engine) as session:
+        booking = await session.get(Booking, booking_id)
+        assert booking is not None
+        return booking
+
+
 async def test_a_whole_course_takes_every_session_or_none(
     db: Database, make_venue: MakeVenue, make_space: MakeSpace, make_program: MakeProgram, make_user: MakeUser
 ) -> None:
@@ -228,7 +235,15 @@ async def test_a_family_camp_takes_a_room_for_its_nights(
     ]
 
     parents = await make_user()
-    booking = await _book(db, parents, now, slot.id, party_size=4)
+    async with unit_of_work(db.engine) as session:
+        parents_user = await session.get(User, parents.id)
+        assert parents_user is not None
+        answer, _ = await BookingService(session, now=now).book(
+            parents_user, BookingCreate(slot_id=slot.id, party_size=4)
+        )
+    assert answer.space.id == family.id  # the citizen is told which room is theirs
+    assert answer.waitlist_position is None
+    booking = await _get(db, answer.id)
     assert booking.status == "confirmed"
     assert booking.space_id == family.id  # the room that fits four
     assert booking.starts_at == at(camp_day, 15)

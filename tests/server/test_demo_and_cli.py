@@ -72,6 +72,16 @@ async def test_demo_load_is_idempotent_and_served(db: Database, client: Client) 
     assert space_kinds["hall"] >= 1
     assert town["district"] == "gangbuk"
 
+    programmes = (await client.get("/api/programs", params={"limit": 100})).json()["items"]
+    assert len(programmes) == first.programs_created >= 10
+    assert second.programs_created == 0
+    assert {p["allocation"] for p in programmes} == {"first_come", "lottery"}
+    assert {"camp", "course", "class", "walk"} <= {p["kind"] for p in programmes}
+    camp = next(p for p in programmes if p["kind"] == "camp")
+    sessions = (await client.get(f"/api/programs/{camp['id']}")).json()["sessions"]
+    assert sessions
+    assert all(s["check_in"] for s in sessions)
+
     # The printed demo passwords work.
     admin = next(a for a in first.accounts if a["role"] == "admin")
     login = await client.post("/api/auth/login", json={"email": admin["email"], "password": admin["password"]})
