@@ -932,7 +932,7 @@ class BookingService:
             await self.session.execute(
                 update(Slot)
                 .where(Slot.id.in_(slot_ids))
-                .values(status=SlotStatus.CLOSED, note=closure.reason[:300])
+                .values(status=SlotStatus.CLOSED, note=closure.reason[:300], sequence=Slot.sequence + 1)
                 .execution_options(synchronize_session=False)
             )
         nights = select(StayNight.booking_id).where(
@@ -1022,6 +1022,8 @@ class BookingService:
         assert slot is not None
         if slot.status == SlotStatus.CLOSED:
             raise InvalidTransition("휴관으로 닫힌 슬롯입니다 (closed by a closure; remove the closure instead)")
+        if slot.status != status:
+            slot.sequence += 1
         slot.status = status
         slot.note = note
         await self.session.flush()

@@ -362,6 +362,7 @@ class ProgramService:
                 # The rule gives this occurrence again: reopen it (its old bookings stay cancelled).
                 session.status = SessionStatus.SCHEDULED
                 session.sequence += 1
+                slot.sequence += 1
                 slot.status = SlotStatus.OPEN
                 if program.kind == ProgramKind.CAMP:
                     await self._hold_rooms(program, session)
@@ -370,6 +371,7 @@ class ProgramService:
             if session.status == SessionStatus.SCHEDULED and (slot.starts_at, slot.ends_at) != (starts_at, ends_at):
                 # A new length: the same occurrence, at new times.
                 slot.starts_at, slot.ends_at = starts_at, ends_at
+                slot.sequence += 1
                 session.status = SessionStatus.MOVED
                 session.sequence += 1
                 await self.session.flush()
@@ -503,6 +505,7 @@ class ProgramService:
         if slot.starts_at <= self.now:
             raise Conflict("이미 시작된 세션입니다 (the session has started)")
         slot.starts_at, slot.ends_at = start, end
+        slot.sequence += 1
         session.status = SessionStatus.MOVED
         session.sequence += 1
         await self.session.flush()
@@ -515,6 +518,7 @@ class ProgramService:
             return
         session.status = SessionStatus.CANCELLED
         session.sequence += 1
+        slot.sequence += 1
         slot.status = SlotStatus.CLOSED
         slot.note = f"세션 취소: {program.title}"[:300]
         await self.session.flush()

@@ -201,6 +201,8 @@ class Slot(IdentityAuditBase):
     status: Mapped[str] = mapped_column(String(16), default=SlotStatus.OPEN)
     origin: Mapped[str] = mapped_column(String(16), default=SlotOrigin.GENERATED)
     note: Mapped[str] = mapped_column(String(300), default="")
+    # Bumped on every change of time or status (calendar feeds use it as SEQUENCE).
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
 
     @property
     def remaining(self) -> int:
