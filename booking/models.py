@@ -100,6 +100,10 @@ class Booking(IdentityAuditBase):
     # Bumped on every change of time or status (calendar feeds use it as SEQUENCE).
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The QR code's generation: reissuing the code bumps it, and codes of older generations are refused.
+    qr_version: Mapped[int] = mapped_column(Integer, default=0)
+    # How many of the party came through the door (a booking for 4 may check in with 3).
+    arrived: Mapped[int | None] = mapped_column(Integer)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
 
 

@@ -29,6 +29,7 @@ from booking.routes import (
     MyBookingsController,
     VenueOperationsController,
 )
+from checkin.routes import BookingCodeController, CheckinController
 from programs.routes import InstructorController, ProgramController
 from programs.services import session_hooks
 from server.database import alchemy_config, create_engine, sqlite_write_intent
@@ -127,6 +128,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             ProgramController,
             InstructorController,
             EnrolmentController,
+            BookingCodeController,
+            CheckinController,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},

@@ -2,6 +2,7 @@
 
 from accounts.models import AccessToken, User, VenueAssignment
 from booking.models import Booking, BookingEvent, IdempotencyRecord, Notice
+from checkin.models import CheckinKey, CheckinScan
 from programs.models import Application, Program, ProgramInstructor, ProgramSession
 from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
 
@@ -10,6 +11,8 @@ __all__ = [
     "Application",
     "Booking",
     "BookingEvent",
+    "CheckinKey",
+    "CheckinScan",
     "Closure",
     "IdempotencyRecord",
     "Notice",

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ import server.models  # noqa: F401 - all tables on the metadata
 from accounts.models import Role, User, VenueAssignment
 from accounts.services import AccountService
 from server.app import create_app
+from server.clock import KST, kst, utcnow
 from server.database import create_engine, metadata, unit_of_work
 from server.settings import Settings
-from venues.models import OpeningHours, Space, Venue
+from venues.models import OpeningHours, Slot, SlotStatus, Space, Venue
 
 POSTGRES_URL = os.environ.get("SEOULRUN_TEST_POSTGRES_URL", "")
 POSTGRES_REQUIRED = os.environ.get("SEOULRUN_TEST_POSTGRES_REQUIRED", "") == "1"
@@ -229,5 +231,35 @@ def make_user(db: Database) -> MakeUser:
             await s.flush()
             token, _ = await AccountService(s, db.settings).issue_token(user)
         return Account(user, token)
+
+    return make
+
+
+MakeSlot = Callable[..., Awaitable[Slot]]
+
+
+def in_days(days: int, at: time = time(14, 0)) -> datetime:
+    """A Seoul wall-clock time ``days`` from today, as aware UTC."""
+    return kst(utcnow().astimezone(KST).date() + timedelta(days=days), at)
+
+
+@pytest.fixture
+def make_slot(db: Database) -> MakeSlot:
+    async def make(space: Space, start: datetime | None = None, **overrides: Any) -> Slot:
+        start = start or in_days(2)
+        fields: dict[str, Any] = {
+            "space_id": space.id,
+            "venue_id": space.venue_id,
+            "starts_at": start,
+            "ends_at": start + timedelta(minutes=space.slot_minutes or 60),
+            "capacity": 1 if space.shape == "exclusive" else space.capacity,
+            "taken": 0,
+            "status": SlotStatus.OPEN,
+        }
+        fields.update(overrides)
+        async with unit_of_work(db.engine) as s:
+            slot = Slot(**fields)
+            s.add(slot)
+        return slot
 
     return make

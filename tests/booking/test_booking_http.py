@@ -6,8 +6,8 @@ from datetime import time, timedelta
 
 from server.clock import KST, kst, utcnow
 from tests.accounts.test_auth_http import assert_problem
-from tests.booking.conftest import Client, MakeSlot, book, in_days, slot_state
-from tests.conftest import Database, MakeSpace, MakeUser, MakeVenue
+from tests.booking.conftest import Client, book, slot_state
+from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 
 
 async def test_booking_a_shared_slot_returns_the_contract_fields(

@@ -24,8 +24,8 @@ from booking.schemas import BookingCreate
 from booking.services import BookingService
 from server.clock import kst
 from server.database import unit_of_work
-from tests.booking.conftest import MakeSlot, slot_state
-from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+from tests.booking.conftest import slot_state
+from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue
 from venues.models import Slot
 from venues.schemas import ClosureCreate
 from venues.services import VenueService

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 from tests.accounts.test_auth_http import assert_problem
-from tests.booking.conftest import Client, MakeSlot, book, in_days, slot_state
-from tests.conftest import Database, MakeSpace, MakeUser, MakeVenue
+from tests.booking.conftest import Client, book, slot_state
+from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 
 
 async def test_a_closure_posted_by_a_manager_cancels_bookings_and_notifies(

@@ -7,8 +7,8 @@ from typing import Any
 
 from server.clock import utcnow
 from tests.accounts.test_auth_http import assert_problem
-from tests.booking.conftest import Client, book, in_days
-from tests.conftest import MakeSpace, MakeUser, MakeVenue
+from tests.booking.conftest import Client, book
+from tests.conftest import MakeSpace, MakeUser, MakeVenue, in_days
 
 
 def programme(venue_id: int, space_id: int, **overrides: Any) -> dict[str, Any]:

@@ -1,0 +1,99 @@
+"""Request and response bodies of check-in at the door."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+from booking.schemas import BookingRead
+
+DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
+    payload: Annotated[str, msgspec.Meta(max_length=512, description="The text read from the QR code")]
+    venue_id: int
+    arrived: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
+    device_id: DeviceId = "web"
+
+
+class ScanResult(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    result: str
+    message: str
+    message_en: str
+    booking: BookingRead | None = None
+    holder: str | None = None
+    party_size: int | None = None
+    arrived: int | None = None
+    checked_in_at: datetime | None = None
+
+
+class ManifestKey(msgspec.Struct):
+    key_id: int
+    public_key: str  # raw Ed25519 public key, base64url
+    expires_at: datetime | None
+
+
+class ManifestBooking(msgspec.Struct):
+    id: int
+    status: str
+    party_size: int
+    holder: str
+    space_id: int
+    start: datetime
+    end: datetime
+    checkin_opens: datetime
+    checkin_closes: datetime
+    qr_version: int
+    checked_in_at: datetime | None
+
+
+class Revoked(msgspec.Struct):
+    booking_id: int
+    versions_below: int  # codes of this booking with a lower qr_version were reissued
+
+
+class Manifest(msgspec.Struct):
+    venue_id: int
+    date: date
+    generated_at: datetime
+    token_format: str
+    keys: list[ManifestKey]
+    bookings: list[ManifestBooking]
+    revoked: list[Revoked]
+
+
+class OfflineScan(msgspec.Struct, forbid_unknown_fields=True):
+    booking_id: int
+    scanned_at: datetime
+    arrived: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
+
+
+class SyncRequest(msgspec.Struct, forbid_unknown_fields=True):
+    venue_id: int
+    device_id: DeviceId
+    scans: Annotated[list[OfflineScan], msgspec.Meta(max_length=5000)]
+
+
+class SyncItem(msgspec.Struct):
+    booking_id: int
+    scanned_at: datetime
+    result: str  # checked_in | duplicate | already_synced | cancelled | not_found | wrong_venue | too_late
+
+
+class SyncResult(msgspec.Struct):
+    applied: int
+    duplicates: int
+    items: list[SyncItem]
+
+
+class WalkInCreate(msgspec.Struct, forbid_unknown_fields=True):
+    slot_id: int
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    party_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 1
+    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
+    birth_year: Annotated[int, msgspec.Meta(ge=1900, le=2100)] | None = None
