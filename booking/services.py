@@ -63,6 +63,7 @@ from programs.models import Allocation, Enrolment, Program, ProgramKind, Program
 from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pagination import Page, count
+from server.validation import check_date_range, require_aware
 from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.rules import Rules, effective_rules
 from venues.services import VenueService
@@ -979,11 +980,8 @@ class BookingService:
         space = placement.space
         if space.shape == SpaceShape.STAY:
             raise ValidationFailed("숙박 공간에는 슬롯이 없습니다 (stay spaces have no slots)")
-        if data.start.tzinfo is None or data.end.tzinfo is None:
-            raise ValidationFailed(
-                "시각에는 시간대가 필요합니다 (times need an offset, e.g. +09:00)",
-                errors=[{"field": "start", "message": "offset required"}],
-            )
+        require_aware(data.start, "start")
+        require_aware(data.end, "end")
         if data.end <= data.start or data.end - data.start > timedelta(hours=24):
             raise ValidationFailed(
                 "끝이 시작보다 늦고 24시간 이내여야 합니다 (end after start, within 24 hours)",
@@ -1098,12 +1096,12 @@ class BookingService:
     # --- availability ------------------------------------------------------------------------------
 
     async def availability(self, space_id: int, start: date, end: date) -> Availability:
-        _check_range(start, end)
+        check_date_range(start, end, MAX_AVAILABILITY_DAYS)
         placement = await self._placement_of_space(space_id)
         return (await self._availability(placement.venue, [placement.space], start, end))[0]
 
     async def venue_availability(self, venue_id: int, start: date, end: date) -> list[Availability]:
-        _check_range(start, end)
+        check_date_range(start, end, MAX_AVAILABILITY_DAYS)
         venue = await VenueService(self.session).get(venue_id)
         spaces = (
             await self.session.scalars(
@@ -1170,19 +1168,6 @@ class BookingService:
             else:
                 result.append(Availability(space_id=space.id, shape=space.shape, slots=slots_by_space[space.id]))
         return result
-
-
-def _check_range(start: date, end: date) -> None:
-    if end < start:
-        raise ValidationFailed(
-            "to 는 from 이후여야 합니다 (to must not be before from)",
-            errors=[{"field": "to", "message": "before from"}],
-        )
-    if (end - start).days >= MAX_AVAILABILITY_DAYS:
-        raise ValidationFailed(
-            f"기간은 {MAX_AVAILABILITY_DAYS}일 이하여야 합니다 (at most {MAX_AVAILABILITY_DAYS} days)",
-            errors=[{"field": "to", "message": f"range longer than {MAX_AVAILABILITY_DAYS} days"}],
-        )
 
 
 def require_staff(user: User, venue_id: int) -> None:

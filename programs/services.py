@@ -31,6 +31,7 @@ from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, Progr
 from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pagination import Page, count
+from server.validation import require_aware
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.services import VenueService
 
@@ -79,15 +80,6 @@ def summary(program: Program, next_session_at: datetime | None = None) -> Progra
     )
 
 
-def _aware(value: datetime, field: str) -> datetime:
-    if value.tzinfo is None:
-        raise ValidationFailed(
-            "시각에는 시간대가 필요합니다 (times need an offset, e.g. +09:00)",
-            errors=[{"field": field, "message": "offset required"}],
-        )
-    return value
-
-
 class ProgramService:
     def __init__(self, session: AsyncSession, *, now: datetime | None = None) -> None:
         self.session = session
@@ -127,22 +119,10 @@ class ProgramService:
         program = await self.get(program_id)
         sessions = await self.sessions(program_id)
         return ProgramDetail(
-            id=program.id,
-            title=program.title,
-            title_en=program.title_en,
+            **{k: v for k, v in msgspec.structs.asdict(summary(program)).items() if k != "next_session_at"},
             description=program.description,
             description_en=program.description_en,
-            kind=program.kind,
-            venue_id=program.venue_id,
-            space_id=program.space_id,
-            min_age=program.min_age,
-            max_age=program.max_age,
-            allocation=program.allocation,
-            enrolment=program.enrolment,
-            capacity=program.capacity,
             max_party=program.max_party,
-            registration_opens_at=to_kst(program.registration_opens_at),
-            registration_closes_at=to_kst(program.registration_closes_at),
             rrule=program.rrule,
             first_start=to_kst(program.first_start),
             duration_minutes=program.duration_minutes,
@@ -231,7 +211,7 @@ class ProgramService:
                 errors=[{"field": "space_id", "message": "a stay space; give it in rooms for a camp"}],
             )
         for field in ("registration_opens_at", "registration_closes_at", "first_start"):
-            _aware(getattr(data, field), field)
+            require_aware(getattr(data, field), field)
         if data.registration_opens_at >= data.registration_closes_at:
             raise ValidationFailed(
                 "신청 시작이 마감보다 빨라야 합니다 (registration must open before it closes)",
@@ -454,7 +434,7 @@ class ProgramService:
         instructor_ids = changes.pop("instructor_ids", None)
         for field in ("registration_opens_at", "registration_closes_at", "first_start"):
             if field in changes:
-                _aware(changes[field], field)
+                require_aware(changes[field], field)
         schedule_changed = any(k in changes for k in ("rrule", "first_start", "duration_minutes", "exdates"))
         if "rrule" in changes:
             changes["rrule"] = changes["rrule"].strip().removeprefix("RRULE:")
@@ -492,7 +472,7 @@ class ProgramService:
 
     async def move_session(self, program_id: int, session_id: int, data: SessionMove) -> tuple[ProgramSession, Slot]:
         program, session, slot = await self.session_of(program_id, session_id)
-        start, end = _aware(data.start, "start"), _aware(data.end, "end")
+        start, end = require_aware(data.start, "start"), require_aware(data.end, "end")
         if end <= start:
             raise ValidationFailed(
                 "끝이 시작보다 늦어야 합니다 (end must be after start)",

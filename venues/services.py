@@ -13,6 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pagination import Page, count
+from server.validation import check_date_range
 from venues import districts
 from venues.models import Closure, OpeningHours, Space, SpaceShape, Venue, VenueKind
 from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours
@@ -242,16 +243,7 @@ class VenueService:
         ]
 
     async def days(self, venue_id: int, start: date, end: date, space_id: int | None = None) -> list[DayRead]:
-        if end < start:
-            raise ValidationFailed(
-                "to 는 from 이후여야 합니다 (to must not be before from)",
-                errors=[{"field": "to", "message": "before from"}],
-            )
-        if (end - start).days >= MAX_DAYS_RANGE:
-            raise ValidationFailed(
-                f"기간은 {MAX_DAYS_RANGE}일 이하여야 합니다 (at most {MAX_DAYS_RANGE} days)",
-                errors=[{"field": "to", "message": f"range longer than {MAX_DAYS_RANGE} days"}],
-            )
+        check_date_range(start, end, MAX_DAYS_RANGE)
         venue = await self.get(venue_id)
         if space_id is not None and (await self.get_space(space_id)).venue_id != venue_id:
             raise NotFound(f"장소 {venue_id} 에 공간 {space_id} 없음 (no space {space_id} at venue {venue_id})")
