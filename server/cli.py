@@ -94,6 +94,41 @@ def demo_load() -> None:
         click.echo(f"  {account['email']:<42} {account['password']:<24} {account['role']}{venues}")
 
 
+@main.group(help="Scheduled jobs (the server runs them itself; these run one now).")
+def jobs() -> None:
+    pass
+
+
+@jobs.command("list", help="The scheduled jobs and when they run.")
+def jobs_list() -> None:
+    from server.scheduler import job_specs
+
+    for spec in job_specs():
+        click.echo(f"{spec.id:<24} {spec.trigger}")
+
+
+@jobs.command("run", help="Run one job now (each job is idempotent: running it twice changes nothing).")
+@click.argument("job_id")
+def jobs_run(job_id: str) -> None:
+    import server.models  # noqa: F401 - every table on the metadata
+    from server.database import create_engine
+    from server.scheduler import job_specs
+
+    specs = {spec.id: spec for spec in job_specs()}
+    if job_id not in specs:
+        click.echo(f"unknown job {job_id!r}; one of: {', '.join(specs)}", err=True)
+        sys.exit(2)
+
+    async def work(settings: Settings) -> object:
+        engine = create_engine(settings)
+        try:
+            return await specs[job_id].func(engine, settings, None)
+        finally:
+            await engine.dispose()
+
+    click.echo(f"{job_id}: {_run(work)}")
+
+
 @main.group(help="Accounts.")
 def users() -> None:
     pass

@@ -1,6 +1,6 @@
 """Scheduled work: an APScheduler 3 ``AsyncIOScheduler`` started with the app.
 
-The jobs of every domain are listed in ``_jobs``. Every job opens its own unit of work and must be idempotent: with
+The jobs of every domain are listed in ``job_specs``. Every job opens its own unit of work and must be idempotent: with
 several server processes each runs its own scheduler, so a job may run twice at the same moment.
 """
 
@@ -41,7 +41,7 @@ async def purge_expired_tokens(engine: AsyncEngine, settings: Settings, now: dat
         return await AccountService(session, settings).purge_expired_tokens(now=now)
 
 
-def _jobs() -> list[JobSpec]:
+def job_specs() -> list[JobSpec]:
     from booking import jobs as booking_jobs
 
     return [
@@ -68,7 +68,7 @@ async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings) -> None:
 
 def build_scheduler(engine: AsyncEngine, settings: Settings) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
-    for spec in _jobs():
+    for spec in job_specs():
         extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
         scheduler.add_job(_run, spec.trigger, args=(spec, engine, settings), id=spec.id, replace_existing=True, **extra)
     return scheduler

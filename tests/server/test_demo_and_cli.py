@@ -162,3 +162,10 @@ def test_cli_migrates_loads_demo_and_manages_users(cli_env: Path) -> None:
     assert "validation_error" in unknown_venue.output
     weak = runner.invoke(main, ["users", "create", "y@example.com", "--password", "short", "--role", "citizen"])
     assert weak.exit_code == 2
+
+    listed = runner.invoke(main, ["jobs", "list"])
+    assert "mark-no-shows" in listed.output
+    ran = runner.invoke(main, ["jobs", "run", "extend-slot-horizon"])
+    assert ran.exit_code == 0, ran.output
+    assert ran.output.strip() == "extend-slot-horizon: 0"  # demo load made the horizon already
+    assert runner.invoke(main, ["jobs", "run", "no-such-job"]).exit_code == 2
