@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
@@ -42,6 +44,7 @@ from venues.services import closure_hooks
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"})
 
 
 def write_intent_middleware(app: ASGIApp) -> ASGIApp:
@@ -112,6 +115,13 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         use_handler_docstrings=True,
     )
 
+    def is_auth_request(request: Request[Any, Any, Any]) -> bool:
+        return request.url.path in AUTH_PATHS
+
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.auth_rate_per_minute), check_throttle_handler=is_auth_request
+    )
+
     app = Litestar(
         route_handlers=[
             health,
@@ -134,7 +144,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware],
+        middleware=[write_intent_middleware, rate_limit.middleware],
         openapi_config=openapi,
         lifespan=[scheduler_lifespan],
         state=State({"engine": engine, "settings": settings}),

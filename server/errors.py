@@ -141,7 +141,10 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
     if status == 413:
         return problem(413, PayloadTooLarge.code, PayloadTooLarge.title, "요청 본문은 1MB 이하여야 합니다 (max 1 MB)")
     if status == 429:
-        return problem(429, RateLimited.code, RateLimited.title, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        headers.setdefault("Retry-After", str(max(int(headers.get("RateLimit-Reset", "60")), 1)))
+        detail = f"{headers['Retry-After']}초 후 다시 시도해 주세요 (retry in {headers['Retry-After']} s)"
+        return problem(429, RateLimited.code, RateLimited.title, detail, headers=headers)
     if status < 500:
         errors = _field_errors(exc.extra)
         detail = str(exc.detail)

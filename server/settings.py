@@ -51,6 +51,8 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     max_body_bytes: int = 1024 * 1024
+    # Logins and registrations per client address and minute, per server process (password guessing).
+    auth_rate_per_minute: int = 20
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -66,6 +68,7 @@ class Settings:
             db_lock_timeout_ms=int(_env("DB_LOCK_TIMEOUT_MS", "5000")),
             argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
             argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
+            auth_rate_per_minute=int(_env("AUTH_RATE_PER_MINUTE", "20")),
         )
 
     @property

@@ -174,3 +174,15 @@ async def test_admin_creates_staff_assigned_to_a_venue(client: Client, make_user
     listed = await client.get("/api/users", params={"role": "staff"}, headers=admin.headers)
     assert listed.status_code == 200
     assert [u["email"] for u in listed.json()["items"]] == ["staff@example.com"]
+
+
+async def test_password_guessing_is_rate_limited(client: Client, make_user: MakeUser) -> None:
+    await make_user(email="target@example.com")
+    answers = [
+        await client.post("/api/auth/login", json={"email": "target@example.com", "password": f"guess-{n}-4050"})
+        for n in range(21)
+    ]
+    assert {a.status_code for a in answers[:20]} == {401}
+    problem = assert_problem(answers[20], 429, "rate_limited")
+    assert int(answers[20].headers["retry-after"]) > 0
+    assert problem["detail"]
