@@ -157,4 +157,6 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 def app_from_env() -> Litestar:
     """The entry point of ``uvicorn --factory server.app:app_from_env`` (each worker builds its own)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return create_app()

@@ -70,5 +70,7 @@ def build_scheduler(engine: AsyncEngine, settings: Settings) -> AsyncIOScheduler
     scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
     for spec in job_specs():
         extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
-        scheduler.add_job(_run, spec.trigger, args=(spec, engine, settings), id=spec.id, replace_existing=True, **extra)
+        scheduler.add_job(
+            _run, spec.trigger, args=(spec, engine, settings), id=spec.id, name=spec.id, replace_existing=True, **extra
+        )
     return scheduler
