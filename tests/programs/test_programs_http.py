@@ -167,3 +167,73 @@ async def test_invalid_programmes_are_refused(
         problem = assert_problem(response, 400, "validation_error")
         assert any(field in e["field"] for e in problem["errors"]), (field, problem)
     assert (await client.get("/api/programs")).json()["total"] == 0
+
+
+async def test_a_published_draw_and_a_family_camp_through_http(
+    client: Client, db: Any, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser
+) -> None:
+    from booking.enrolment import EnrolmentService, draw_order
+    from server.database import unit_of_work
+
+    town = await make_venue(
+        kind="vitality_town", opens_on_holidays=True, hours=[(d, "09:00", "21:00") for d in range(7)]
+    )
+    hall = await make_space(town, kind="hall", shape="exclusive", capacity=80, max_party=80, slot_minutes=180)
+    rooms = [
+        await make_space(town, kind="lodging_room", shape="stay", capacity=4, max_party=4, slot_minutes=None)
+        for _ in range(2)
+    ]
+    admin = await make_user(role="admin")
+    now = utcnow()
+    camp_body = programme(
+        town.id,
+        hall.id,
+        kind="camp",
+        title="가족 캠프",
+        title_en="Family camp",
+        capacity=8,
+        max_party=4,
+        min_age=None,
+        allocation="lottery",
+        enrolment="course",
+        rooms=[r.id for r in rooms],
+        nights=1,
+        rrule="FREQ=DAILY;COUNT=1",
+        first_start=in_days(10, time(15)).isoformat(),
+        duration_minutes=20 * 60,
+    )
+    camp = await client.post("/api/programs", json=camp_body, headers=admin.headers)
+    assert camp.status_code == 201, camp.text
+    program = camp.json()
+    [session] = program["sessions"]
+    night = session["check_in"]
+    assert session["check_out"] > night
+    # The camp's night is gone from the rooms' availability.
+    nights = (await client.get(f"/api/spaces/{rooms[0].id}/availability", params={"from": night, "to": night})).json()
+    assert nights["nights"] == [{"date": night, "available": False}]
+
+    families = [await make_user() for _ in range(3)]
+    for family in families:
+        applied = await client.post(
+            f"/api/programs/{program['id']}/applications", json={"party_size": 4}, headers=family.headers
+        )
+        assert applied.status_code == 201, applied.text
+    async with unit_of_work(db.engine) as session_:
+        assert await EnrolmentService(session_, now=now + timedelta(days=4)).draw_due() == 1
+    draw = await client.get(f"/api/programs/{program['id']}/draw")
+    assert draw.status_code == 200, draw.text
+    result = draw.json()
+    assert result["order"] == draw_order(result["seed"], result["order"])
+    assert len(result["winners"]) == 2  # two rooms
+    assert result["waitlisted"] == [i for i in result["order"] if i not in result["winners"]]
+    assert "sha256" in result["algorithm"]
+    outcomes = [
+        (await client.get(f"/api/programs/{program['id']}/applications/mine", headers=f.headers)).json()["status"]
+        for f in families
+    ]
+    assert sorted(outcomes) == ["waitlisted", "won", "won"]
+    winner = families[outcomes.index("won")]
+    [booking] = (await client.get("/api/me/bookings", headers=winner.headers)).json()["items"]
+    assert booking["space"]["id"] in {r.id for r in rooms}
+    assert booking["start"].endswith("15:00:00+09:00")
+    assert booking["end"].endswith("11:00:00+09:00")
