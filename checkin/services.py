@@ -10,6 +10,7 @@ from typing import Final
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.models import Role, User
 from accounts.passwords import hash_password
@@ -135,34 +136,43 @@ class CheckinService(BookingService):
             claims = tokens.verify(payload, ring.public)
         except tokens.TokenError:
             return self._answer("invalid")
-        booking = await self.session.scalar(
-            select(Booking).where(Booking.id == claims.booking_id).execution_options(populate_existing=True)
-        )
-        if booking is None:
+        # One query for everything the answer needs: the booking, its venue and space, the holder's name.
+        row = (
+            await self.session.execute(
+                select(Booking, Venue, Space, User.name)
+                .join(Venue, Venue.id == Booking.venue_id)
+                .join(Space, Space.id == Booking.space_id)
+                .join(User, User.id == Booking.user_id)
+                .where(Booking.id == claims.booking_id)
+                .execution_options(populate_existing=True)
+            )
+        ).first()
+        if row is None:
             return self._answer("not_found")
+        booking, venue, space, name = row
         if claims.qr_version != booking.qr_version % 256:
             return self._answer("invalid")  # an older code of a booking whose code was reissued
         if claims.venue_id != venue_id or booking.venue_id != venue_id:
-            return self._answer("wrong_venue", await self.read(booking))
-        read = await self.read(booking)
-        holder = await self._holder(booking)
+            return self._answer("wrong_venue", booking_read(booking, venue, space))
+        holder = mask_name(name)
+        about = {"holder": holder, "party_size": booking.party_size}
         if booking.status in (BookingStatus.CANCELLED, BookingStatus.EXPIRED):
-            return self._answer("cancelled", read, holder=holder, party_size=booking.party_size)
+            return self._answer("cancelled", booking_read(booking, venue, space), **about)
         if booking.status in (BookingStatus.CHECKED_IN, BookingStatus.CHECKED_OUT):
             return self._answer(
                 "already_checked_in",
-                read,
-                holder=holder,
-                party_size=booking.party_size,
+                booking_read(booking, venue, space),
                 checked_in_at=to_kst(booking.checked_in_at) if booking.checked_in_at else None,
+                **about,
             )
         if booking.status != BookingStatus.CONFIRMED:  # waitlisted, offered, held, no_show
-            return self._answer("too_late" if booking.status == BookingStatus.NO_SHOW else "invalid", read)
-        opens, closes = checkin_window(booking, await self._rules_of(booking))
+            result = "too_late" if booking.status == BookingStatus.NO_SHOW else "invalid"
+            return self._answer(result, booking_read(booking, venue, space))
+        opens, closes = checkin_window(booking, effective_rules(venue.kind, venue.rules, space.rules))
         if self.now < opens:
-            return self._answer("too_early", read, holder=holder, party_size=booking.party_size)
+            return self._answer("too_early", booking_read(booking, venue, space), **about)
         if self.now > closes or self.now > claims.valid_until:
-            return self._answer("too_late", read, holder=holder, party_size=booking.party_size)
+            return self._answer("too_late", booking_read(booking, venue, space), **about)
         if arrived is not None and arrived > booking.party_size:
             raise ValidationFailed(
                 f"예약 인원({booking.party_size}명)보다 많습니다 (more than the party of {booking.party_size})",
@@ -181,20 +191,20 @@ class CheckinService(BookingService):
                 arrived=arrived,
             )
         )
-        await self.session.refresh(booking)
-        result = "checked_in" if checked else "already_checked_in"
+        if checked:
+            # What the UPDATE wrote, without reading it back (and without marking the row dirty).
+            set_committed_value(booking, "status", BookingStatus.CHECKED_IN)
+            set_committed_value(booking, "checked_in_at", self.now)
+            set_committed_value(booking, "arrived", arrived or booking.party_size)
+        else:  # another scan won the race a moment ago
+            await self.session.refresh(booking)
         return self._answer(
-            result,
-            await self.read(booking),
-            holder=holder,
-            party_size=booking.party_size,
+            "checked_in" if checked else "already_checked_in",
+            booking_read(booking, venue, space),
             arrived=booking.arrived,
             checked_in_at=to_kst(booking.checked_in_at) if booking.checked_in_at else None,
+            **about,
         )
-
-    async def _holder(self, booking: Booking) -> str:
-        name = await self.session.scalar(select(User.name).where(User.id == booking.user_id))
-        return mask_name(name or "")
 
     async def _check_in(
         self, booking: Booking, actor_id: int | None, at: datetime, arrived: int | None, reason: str

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -47,20 +48,39 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"})
 
 
-def write_intent_middleware(app: ASGIApp) -> ASGIApp:
-    """Tell the SQLite engine whether this request may write (see ``server.database._sqlite_begin``)."""
+def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
+    """Tell the SQLite engine whether a request may write (see ``server.database._sqlite_begin``), and
+    with ``queue_writes`` (SQLite) let this process's writing requests take turns.
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP:
-            token = sqlite_write_intent.set(scope.get("method", "GET") not in SAFE_METHODS)
-            try:
+    SQLite has one write lock per file. Left to itself, a writer that finds it taken sleeps and retries
+    in steps of up to 100 ms, which under a rush is unfair: some requests wait past the lock timeout and
+    fail with 503 while later ones get through. Queueing the process's writers on an asyncio lock (FIFO)
+    leaves the file lock to at most one writer per process, and waits grow with the queue, in order.
+    """
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        lock: asyncio.Lock | None = None
+
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            nonlocal lock
+            if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
+                return
+            writes = scope.get("method", "GET") not in SAFE_METHODS
+            token = sqlite_write_intent.set(writes)
+            try:
+                if writes and queue_writes:
+                    lock = lock or asyncio.Lock()
+                    async with lock:
+                        await app(scope, receive, send)
+                else:
+                    await app(scope, receive, send)
             finally:
                 sqlite_write_intent.reset(token)
-        else:
-            await app(scope, receive, send)
 
-    return middleware
+        return middleware
+
+    return factory
 
 
 @get("/health", operation_id="health", summary="Liveness and database check", tags=["system"])
@@ -144,7 +164,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware, rate_limit.middleware],
+        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
         openapi_config=openapi,
         lifespan=[scheduler_lifespan],
         state=State({"engine": engine, "settings": settings}),

@@ -55,12 +55,14 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(
-            url,
-            connect_args={"timeout": settings.db_lock_timeout_ms / 1000},
-            # One file, many connections: pooling buys nothing and keeps readers on stale WAL snapshots.
-            poolclass=NullPool,
+        pooling: dict[str, Any] = (
+            {"poolclass": NullPool}  # tests: every event loop needs its own connections
+            if settings.db_pool_size == 0
+            else {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size}
         )
+        # A pooled connection is opened (and its PRAGMAs run) once; between transactions it holds no
+        # snapshot, so each new transaction sees the latest commits of every process.
+        engine = create_async_engine(url, connect_args={"timeout": settings.db_lock_timeout_ms / 1000}, **pooling)
         sync_engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas(settings.db_lock_timeout_ms))
 
