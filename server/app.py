@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -32,6 +33,7 @@ from booking.routes import (
     MyBookingsController,
     VenueOperationsController,
 )
+from calendar_feeds.routes import FeedController, ical_feed
 from checkin.routes import BookingCodeController, CheckinController
 from programs.routes import InstructorController, ProgramController
 from programs.services import session_hooks
@@ -160,6 +162,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             EnrolmentController,
             BookingCodeController,
             CheckinController,
+            FeedController,
+            ical_feed,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},
@@ -174,9 +178,20 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     return app
 
 
+_FEED_SECRET = re.compile(r"/ical/[^/?\s\"]+\.ics")
+
+
+def hide_feed_secrets(record: logging.LogRecord) -> bool:
+    """A feed url is its own password: access logs show ``/ical/***.ics`` instead."""
+    if record.args and isinstance(record.args, tuple):
+        record.args = tuple(_FEED_SECRET.sub("/ical/***.ics", a) if isinstance(a, str) else a for a in record.args)
+    return True
+
+
 def app_from_env() -> Litestar:
     """The entry point of ``uvicorn --factory server.app:app_from_env`` (each worker builds its own)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").addFilter(hide_feed_secrets)
     return create_app()

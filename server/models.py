@@ -2,6 +2,7 @@
 
 from accounts.models import AccessToken, User, VenueAssignment
 from booking.models import Booking, BookingEvent, IdempotencyRecord, Notice
+from calendar_feeds.models import CalendarFeed
 from checkin.models import CheckinKey, CheckinScan
 from programs.models import Application, Program, ProgramInstructor, ProgramSession
 from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
@@ -11,6 +12,7 @@ __all__ = [
     "Application",
     "Booking",
     "BookingEvent",
+    "CalendarFeed",
     "CheckinKey",
     "CheckinScan",
     "Closure",

@@ -113,3 +113,16 @@ async def test_problem_titles_are_korean_first_with_english(
     )
     assert body["title"].startswith("권한")
     assert "(Not allowed)" in body["title"]
+
+
+def test_access_logs_hide_feed_secrets() -> None:
+    import logging
+
+    from server.app import hide_feed_secrets
+
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/ical/Zx9_secret-Token.ics", "1.1", 200), None,
+    )  # fmt: skip
+    assert hide_feed_secrets(record)
+    assert record.getMessage() == '127.0.0.1:5 - "GET /ical/***.ics HTTP/1.1" 200'

@@ -1,0 +1,114 @@
+"""HTTP endpoints of calendar feeds: the owner's subscriptions (``/api/feeds``) and the feed itself
+(``/ical/<secret>.ics``), which calendar apps fetch without any login."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.deps import BEARER_SECURITY, provide_current_user
+from accounts.models import User
+from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
+from calendar_feeds.services import FeedService, http_date, record_fetch, secret_of
+from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from server.settings import Settings
+
+AUTH = {"current_user": Provide(provide_current_user)}
+# Litestar adds "; charset=utf-8" to text/ media types.
+CALENDAR_MEDIA_TYPE = "text/calendar"
+
+
+class FeedController(Controller):
+    path = "/api/feeds"
+    tags = ["calendar feeds"]
+    dependencies = AUTH
+    security = BEARER_SECURITY
+
+    @post(operation_id="createFeed", summary="Subscribe a calendar app (캘린더 구독 만들기)")
+    async def create_feed(
+        self, data: FeedCreate, current_user: User, db_session: AsyncSession, settings: Settings
+    ) -> FeedCreated:
+        """A secret url for a calendar app: ``venue`` and ``space`` for the venue's staff and managers,
+        ``program`` for its instructors and the venue's staff, ``me`` for anyone's own bookings. The url
+        is shown only in this answer; ``webcal_url`` opens the app's subscribe dialogue."""
+        return await FeedService(db_session, settings).create(current_user, data)
+
+    @get(operation_id="listFeeds", summary="My calendar subscriptions (내 캘린더 구독)")
+    async def list_feeds(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        limit: Limit = DEFAULT_LIMIT,
+        offset: Offset = 0,
+    ) -> Page[FeedRead]:
+        """The caller's live feeds, with when each was last fetched; without their secret urls."""
+        return await FeedService(db_session, settings).mine(current_user, limit=limit, offset=offset)
+
+    @delete("/{feed_id:int}", operation_id="revokeFeed", summary="Revoke a subscription (구독 취소)")
+    async def revoke_feed(self, feed_id: int, current_user: User, db_session: AsyncSession, settings: Settings) -> None:
+        """Its url answers ``404`` from now on."""
+        await FeedService(db_session, settings).revoke(current_user, feed_id)
+
+
+@get(
+    "/ical/{filename:str}",
+    operation_id="calendarFeed",
+    summary="An iCalendar feed (RFC 5545), for calendar apps",
+    tags=["calendar feeds"],
+    media_type=CALENDAR_MEDIA_TYPE,
+)
+async def ical_feed(
+    filename: Annotated[str, Parameter(description="<secret>.ics, as given by POST /api/feeds")],
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    settings: Settings,
+    state: State,
+) -> Response[bytes]:
+    """The calendar behind a secret url; ``404`` once revoked. ``ETag`` and ``Last-Modified`` are set, and
+    ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed."""
+    accept = request.headers.get("accept-encoding", "")
+    answer = await FeedService(db_session, settings).fetch(
+        secret_of(filename),
+        if_none_match=request.headers.get("if-none-match"),
+        if_modified_since=request.headers.get("if-modified-since"),
+        accept_gzip=_accepts_gzip(accept),
+    )
+    headers = {
+        "ETag": answer.etag,
+        "Last-Modified": http_date(answer.last_modified),
+        # The url is a secret: no shared cache may keep it, no search engine list it, no page leak it.
+        "Cache-Control": "private, max-age=300",
+        "Vary": "Accept-Encoding",
+        "X-Robots-Tag": "noindex, nofollow",
+        "Referrer-Policy": "no-referrer",
+    }
+    background = (
+        BackgroundTask(record_fetch, state.engine, answer.feed_id, answer.fetched_at) if answer.record_fetch else None
+    )
+    if answer.status == 304:
+        return Response(b"", status_code=304, headers=headers, background=background)
+    headers["Content-Disposition"] = f'inline; filename="{answer.filename}"'
+    if answer.gzipped:
+        headers["Content-Encoding"] = "gzip"
+    return Response(
+        answer.body, status_code=200, media_type=CALENDAR_MEDIA_TYPE, headers=headers, background=background
+    )
+
+
+def _accepts_gzip(header: str) -> bool:
+    for item in header.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False

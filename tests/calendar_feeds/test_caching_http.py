@@ -1,0 +1,215 @@
+"""What keeps polling cheap: validators and 304s, the render cache and its invalidation, gzip, and the
+once-a-minute record of the last fetch, also under concurrent fetches."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from calendar_feeds.models import CalendarFeed
+from calendar_feeds.services import render_cache
+from server.database import unit_of_work
+from tests.accounts.test_auth_http import assert_problem
+from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, in_days, subscribe
+from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+
+
+async def book(client: Client, account: Account, **body: Any) -> dict[str, Any]:
+    response = await client.post("/api/bookings", json=body, headers=account.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def etag_of(client: Client, feed: Feed) -> str:
+    response = await client.get(feed.path)
+    assert response.status_code == 200, response.text
+    return str(response.headers["etag"])
+
+
+async def test_an_unchanged_feed_answers_304_to_its_validators(
+    client: Client, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    citizen = await make_user()
+    await book(client, citizen, slot_id=(await add_slot(await make_space())).id)
+    feed = await subscribe(client, citizen, "me")
+    first = await client.get(feed.path)
+    etag, last_modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('W/"')
+    assert last_modified.endswith(" GMT")
+    assert parsedate_to_datetime(last_modified) <= datetime.now(UTC)
+    assert first.headers["cache-control"] == "private, max-age=300"
+    assert first.headers["referrer-policy"] == "no-referrer"
+
+    for headers in (
+        {"If-None-Match": etag},
+        {"If-None-Match": etag.removeprefix("W/")},  # weak comparison
+        {"If-None-Match": f'"other", {etag}'},
+        {"If-None-Match": "*"},
+        {"If-Modified-Since": last_modified},
+        {"If-Modified-Since": format_datetime(datetime.now(UTC) + timedelta(minutes=1), usegmt=True)},
+    ):
+        response = await client.get(feed.path, headers=headers)
+        assert response.status_code == 304, headers
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+        assert response.headers["last-modified"] == last_modified
+
+    earlier = format_datetime(parsedate_to_datetime(last_modified) - timedelta(seconds=1), usegmt=True)
+    for headers in (
+        {"If-None-Match": '"something-else"'},
+        {"If-Modified-Since": earlier},
+        {"If-Modified-Since": "not a date"},
+        # If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3).
+        {"If-None-Match": '"something-else"', "If-Modified-Since": last_modified},
+    ):
+        response = await client.get(feed.path, headers=headers)
+        assert response.status_code == 200, headers
+        assert response.headers["etag"] == etag
+
+
+async def test_the_etag_changes_when_a_place_is_taken_or_a_slot_is_blocked(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    venue = await make_venue()
+    space = await make_space(venue, capacity=20, max_party=2)
+    slot = await add_slot(space)
+    staff = await make_user(role="staff", venues=[venue])
+    feed = await subscribe(client, staff, "venue", venue.id)
+    seen = [await etag_of(client, feed)]
+
+    # Taking a place changes slot.taken with a Core UPDATE that leaves slot.updated_at alone.
+    await book(client, await make_user(), slot_id=slot.id, party_size=2)
+    seen.append(await etag_of(client, feed))
+    fetched = await fetch(client, feed)
+    summary = str(fetched.events()[f"slot-{slot.id}@testserver"]["SUMMARY"])
+    assert summary == f"{space.name} · 2/20명 ({space.name_en} · 2/20 booked)"
+
+    blocked = await client.post(f"/api/slots/{slot.id}/block", json={"note": "점검"}, headers=staff.headers)
+    assert blocked.status_code == 200, blocked.text
+    seen.append(await etag_of(client, feed))
+    event = (await fetch(client, feed)).events()[f"slot-{slot.id}@testserver"]
+    assert str(event["SUMMARY"]).startswith("[예약 중지 Closed to bookings] ")
+    assert int(event["SEQUENCE"]) == 1
+    assert len(set(seen)) == 3
+
+
+async def test_a_rendered_feed_is_served_from_the_cache_until_something_in_it_changes(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    venue = await make_venue()
+    space = await make_space(venue)
+    slot = await add_slot(space)
+    one, two = await make_user(role="staff", venues=[venue]), await make_user(role="manager", venues=[venue])
+    feed, colleague = await subscribe(client, one, "venue", venue.id), await subscribe(client, two, "venue", venue.id)
+    assert render_cache.renders == 0
+
+    first = await client.get(feed.path)
+    assert render_cache.renders == 1
+    for _ in range(3):
+        again = await client.get(feed.path)
+        assert (
+            again.content.replace(b"\r\n", b"\n").split(b"DTSTAMP")[0]
+            == first.content.replace(b"\r\n", b"\n").split(b"DTSTAMP")[0]
+        )
+    # A colleague's feed of the same venue is the same calendar: rendered once for both.
+    assert (await client.get(colleague.path)).content == first.content
+    assert render_cache.renders == 1
+
+    await book(client, await make_user(), slot_id=slot.id)
+    changed = await client.get(feed.path)
+    assert render_cache.renders == 2
+    assert changed.headers["etag"] != first.headers["etag"]
+    assert b"1/20" in changed.content
+
+
+async def test_the_feed_is_gzipped_for_apps_that_accept_it(
+    client: Client, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    citizen = await make_user()
+    await book(client, citizen, slot_id=(await add_slot(await make_space())).id)
+    feed = await subscribe(client, citizen, "me")
+    plain = await client.get(feed.path, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.content.startswith(b"BEGIN:VCALENDAR\r\n")
+    zipped = await client.get(feed.path, headers={"Accept-Encoding": "gzip;q=1.0, identity;q=0.5"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert zipped.headers["vary"] == "Accept-Encoding"
+    assert zipped.headers["etag"] == plain.headers["etag"]
+    assert int(zipped.headers["content-length"]) < len(plain.content)
+    assert zipped.content == plain.content  # httpx decoded it
+    refused = await client.get(feed.path, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+
+async def test_a_fetch_is_recorded_at_most_once_a_minute(client: Client, db: Database, make_user: MakeUser) -> None:
+    citizen = await make_user()
+    feed = await subscribe(client, citizen, "me")
+    before = datetime.now(UTC)
+    await client.get(feed.path)
+    listed = (await client.get("/api/feeds", headers=citizen.headers)).json()["items"][0]
+    assert listed["last_fetched_at"] is not None
+    assert listed["last_fetched_at"].endswith("+09:00")
+    first = datetime.fromisoformat(listed["last_fetched_at"])
+    assert first >= before - timedelta(seconds=1)
+
+    etag = (await client.get(feed.path)).headers["etag"]
+    assert (await client.get(feed.path, headers={"If-None-Match": etag})).status_code == 304
+    assert (await client.get("/api/feeds", headers=citizen.headers)).json()["items"][0]["last_fetched_at"] == listed[
+        "last_fetched_at"
+    ]
+
+    async with unit_of_work(db.engine) as s:
+        row = await s.scalar(select(CalendarFeed).where(CalendarFeed.id == feed.id))
+        assert row is not None
+        row.last_fetched_at = first - timedelta(minutes=2)
+    # A 304 counts as a fetch too: the app is polling.
+    assert (await client.get(feed.path, headers={"If-None-Match": etag})).status_code == 304
+    again = (await client.get("/api/feeds", headers=citizen.headers)).json()["items"][0]["last_fetched_at"]
+    assert datetime.fromisoformat(again) >= first
+
+
+async def test_concurrent_fetches_while_people_book_all_succeed(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    venue = await make_venue()
+    space = await make_space(venue, capacity=50)
+    slots = [await add_slot(space, in_days(2 + n)) for n in range(3)]
+    staff = [await make_user(role="staff", venues=[venue]) for _ in range(3)]
+    feeds = [await subscribe(client, s, "venue", venue.id) for s in staff]
+    citizens = [await make_user() for _ in range(6)]
+
+    async def poll(feed: Feed) -> list[int]:
+        codes = []
+        etag = ""
+        for _ in range(4):
+            response = await client.get(feed.path, headers={"If-None-Match": etag} if etag else {})
+            codes.append(response.status_code)
+            etag = response.headers.get("etag", etag)
+        return codes
+
+    async def booking(n: int) -> int:
+        response = await client.post("/api/bookings", json={"slot_id": slots[n % 3].id}, headers=citizens[n].headers)
+        return response.status_code
+
+    results = await asyncio.gather(*(poll(f) for f in feeds * 2), *(booking(n) for n in range(6)))
+    polls, bookings = results[:6], results[6:]
+    assert all(code in (200, 304) for codes in polls for code in codes), polls  # type: ignore[union-attr]
+    assert bookings == [201] * 6
+    final = await fetch(client, feeds[0])
+    assert sum(int(str(e["SUMMARY"]).split(" · ")[1].split("/")[0]) for e in final.events().values()) == 6
+    listed = [(await client.get("/api/feeds", headers=s.headers)).json()["items"][0] for s in staff]
+    assert all(item["last_fetched_at"] is not None for item in listed)
+
+
+async def test_a_revoked_feed_is_not_served_from_the_cache(client: Client, make_user: MakeUser) -> None:
+    citizen = await make_user()
+    feed = await subscribe(client, citizen, "me")
+    etag = (await client.get(feed.path)).headers["etag"]
+    assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
+    assert_problem(await client.get(feed.path), 404, "not_found")
+    assert_problem(await client.get(feed.path, headers={"If-None-Match": etag}), 404, "not_found")
