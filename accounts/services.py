@@ -11,6 +11,7 @@ import msgspec
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from accounts import passwords
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
@@ -120,9 +121,11 @@ class AccountService:
 
     async def authenticate(self, token: str, *, now: datetime | None = None) -> User:
         now = now or utcnow()
-        user = await self.session.scalar(
+        # One query for the account and its venue assignments: every authenticated request runs it.
+        result = await self.session.execute(
             select(User)
             .join(AccessToken, AccessToken.user_id == User.id)
+            .options(joinedload(User.assignments))
             .where(
                 AccessToken.token_hash == _hash_token(token),
                 AccessToken.expires_at > now,
@@ -130,6 +133,7 @@ class AccountService:
                 User.is_active.is_(True),
             )
         )
+        user = result.unique().scalar_one_or_none()
         if user is None:
             raise Unauthenticated("토큰이 없거나 만료되었습니다 (Missing, expired or revoked token)")
         return user

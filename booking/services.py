@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy import and_, delete, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.models import Role, User
 from accounts.privacy import mask_name
@@ -291,11 +292,14 @@ class BookingService:
     async def _lock_user(self, user_id: int) -> User:
         # Serialises one citizen's bookings (overlap, quota, idempotency) across processes; other
         # citizens are not held up. SQLite has no FOR UPDATE: its writers are serialised by BEGIN IMMEDIATE.
-        user = await self.session.scalar(
-            select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
-        )
-        if user is None:
+        row = (
+            await self.session.execute(select(User.suspended_until).where(User.id == user_id).with_for_update())
+        ).first()
+        if row is None:
             raise NotFound("계정 없음 (no account)")
+        user = await self.session.get(User, user_id)  # in the session already when it made the request
+        assert user is not None
+        set_committed_value(user, "suspended_until", row[0])  # as it is now, under the lock
         return user
 
     def _check_suspension(self, user: User) -> None:
@@ -372,6 +376,8 @@ class BookingService:
     ) -> tuple[BookingRead, bool]:
         """Book for ``user``; returns the answer and whether it is a replay of an earlier request."""
         fingerprint = request_fingerprint(data) if idempotency_key else ""
+        if data.slot_id is not None and not data.join_waitlist and actor is None:
+            await self._refuse_if_full(user, data.slot_id, idempotency_key)
         holder = await self._lock_user(user.id)
         if idempotency_key:
             record = await self.session.scalar(
@@ -428,6 +434,25 @@ class BookingService:
             )
             await self.session.flush()
         return answer, False
+
+    async def _refuse_if_full(self, user: User, slot_id: int, idempotency_key: str | None) -> None:
+        """The rush's fast path: most requests for a popular slot come after its last place is gone.
+        Answer those before any lock or rule; the guarded UPDATE stays the only guard of the places."""
+        remaining = await self.session.scalar(
+            select(Slot.capacity - Slot.taken).where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN)
+        )
+        if remaining is None or remaining > 0:
+            return  # not there, not open, or places left: the full path gives the right answer
+        mine = await self.session.scalar(
+            select(Booking.id).where(Booking.user_id == user.id, Booking.slot_id == slot_id, Booking.status.in_(ACTIVE))
+        )
+        replay = idempotency_key is not None and await self.session.scalar(
+            select(IdempotencyRecord.id).where(
+                IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == idempotency_key
+            )
+        )
+        if mine is None and not replay:
+            raise SoldOut("남은 자리: 0 (places left: 0)", remaining=0)
 
     def _check_bookable(self, placement: Placement) -> None:
         if not placement.venue.is_active or not placement.space.is_active:

@@ -189,3 +189,24 @@ async def test_my_bookings_filters_by_status(
         400,
         "validation_error",
     )
+
+
+async def test_a_full_slot_still_says_already_booked_to_its_holder(
+    client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    space = await make_space(capacity=1)
+    slot = await make_slot(space)
+    holder, other = await make_user(), await make_user()
+    first = await client.post(
+        "/api/bookings", json={"slot_id": slot.id}, headers={**holder.headers, "Idempotency-Key": "k-1"}
+    )
+    assert first.status_code == 201
+    # The slot is full now: others hear sold_out, the holder hears already_booked, and a retry of the
+    # holder's request with its key gets the first answer back.
+    assert_problem(await book(client, other.headers, slot_id=slot.id), 409, "sold_out")
+    assert_problem(await book(client, holder.headers, slot_id=slot.id), 409, "already_booked")
+    retry = await client.post(
+        "/api/bookings", json={"slot_id": slot.id}, headers={**holder.headers, "Idempotency-Key": "k-1"}
+    )
+    assert retry.status_code == 201
+    assert retry.json()["id"] == first.json()["id"]
