@@ -173,7 +173,11 @@ def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Respons
     return internal_error_handler(_, exc)
 
 
-def internal_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if type(exc).__module__.startswith("asyncpg"):
+        # The driver's own errors that reach us unwrapped: too many clients, a connection lost while
+        # connecting. The database is busy or away, not broken by this request: 503, safe to retry.
+        return database_error_handler(request, ConnectionError(str(exc)))
     log.exception("unhandled error", exc_info=exc)
     return problem(
         500,

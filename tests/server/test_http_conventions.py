@@ -126,3 +126,14 @@ def test_access_logs_hide_feed_secrets() -> None:
     )  # fmt: skip
     assert hide_feed_secrets(record)
     assert record.getMessage() == '127.0.0.1:5 - "GET /ical/***.ics HTTP/1.1" 200'
+
+
+def test_driver_errors_that_escape_unwrapped_are_503_not_500() -> None:
+    from asyncpg.exceptions import TooManyConnectionsError
+
+    from server.errors import internal_error_handler
+
+    response = internal_error_handler(None, TooManyConnectionsError("sorry, too many clients already"))  # type: ignore[arg-type]
+    assert response.status_code == 503
+    assert response.content["code"] == "unavailable"
+    assert response.headers["Retry-After"] == "1"
