@@ -87,6 +87,9 @@ class BookingController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingRead]:
         answer, replayed = await BookingService(db_session).book(current_user, data, idempotency_key=idempotency_key)
+        # Commit now rather than after the response is built: the slot's row stays locked until the
+        # commit, and in a rush every other booking of that slot waits for it.
+        await db_session.commit()
         headers = {"Idempotency-Replayed": "true"} if replayed else {}
         return Response(answer, status_code=201, headers=headers)
 

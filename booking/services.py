@@ -123,6 +123,10 @@ def slot_read(slot: Slot, *, with_space: bool = False) -> SlotRead:
     )
 
 
+class _NoPlace(Exception):
+    """Inside ``take_place``: the guarded UPDATE found no place; roll the savepoint back."""
+
+
 def request_fingerprint(data: BookingCreate) -> str:
     canonical = json.dumps(msgspec.to_builtins(data), sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
@@ -573,51 +577,63 @@ class BookingService:
         """Take ``units`` of a slot for a new booking, or queue it; the database decides, not this code."""
         slot = placement.slot
         assert slot is not None
-        booking = Booking(
-            user_id=user.id,
-            venue_id=placement.venue.id,
-            space_id=placement.space.id,
-            slot_id=slot.id,
-            starts_at=slot.starts_at,
-            ends_at=slot.ends_at,
-            party_size=party_size,
-            units=units,
-            walk_in=reason == "walk_in",
-            created_by_id=(actor or user).id,
-        )
+
+        def new_booking(status: str) -> Booking:
+            return Booking(
+                user_id=user.id,
+                venue_id=placement.venue.id,
+                space_id=placement.space.id,
+                slot_id=slot.id,
+                starts_at=slot.starts_at,
+                ends_at=slot.ends_at,
+                party_size=party_size,
+                units=units,
+                status=status,
+                walk_in=reason == "walk_in",
+                created_by_id=(actor or user).id,
+            )
+
         try:
-            async with self.session.begin_nested():
-                # The guard: a place is taken only if it is there, whatever else runs at the same time.
-                taken = await self.session.execute(
-                    update(Slot)
-                    .where(Slot.id == slot.id, Slot.status == SlotStatus.OPEN, Slot.taken + units <= Slot.capacity)
-                    .values(taken=Slot.taken + units)
-                    .execution_options(synchronize_session=False)
-                )
-                if taken.rowcount == 1:  # type: ignore[attr-defined]
-                    booking.status = BookingStatus.CONFIRMED
-                elif waitlist:
-                    booking.status = BookingStatus.WAITLISTED
-                else:
-                    remaining = max(
-                        int(
-                            await self.session.scalar(select(Slot.capacity - Slot.taken).where(Slot.id == slot.id)) or 0
-                        ),
-                        0,
+            try:
+                async with self.session.begin_nested():
+                    # Write the booking and its history first, and take the place last: under a rush the
+                    # slot's row is the one everybody waits for, so its lock is held from this UPDATE
+                    # until the commit, and nothing else.
+                    booking = new_booking(BookingStatus.CONFIRMED)
+                    self.session.add(booking)
+                    await self.session.flush()
+                    self._record(booking, None, booking.status, reason, (actor or user).id)
+                    if camp is not None:
+                        booking.space_id = await self._give_room(camp, booking)
+                    await self.session.flush()
+                    # The guard: a place is taken only if it is there, whatever else runs at the same time.
+                    taken = await self.session.execute(
+                        update(Slot)
+                        .where(Slot.id == slot.id, Slot.status == SlotStatus.OPEN, Slot.taken + units <= Slot.capacity)
+                        .values(taken=Slot.taken + units)
+                        .execution_options(synchronize_session=False)
                     )
-                    raise SoldOut(f"남은 자리: {remaining} (places left: {remaining})", remaining=remaining)
+                    if taken.rowcount != 1:  # type: ignore[attr-defined]
+                        raise _NoPlace
+                return booking
+            except _NoPlace as no_place:
+                why = str(no_place)  # the savepoint is rolled back: no booking, no history, no room
+            if not waitlist:
+                remaining = await self.session.scalar(select(Slot.capacity - Slot.taken).where(Slot.id == slot.id))
+                left = max(int(remaining or 0), 0)
+                raise SoldOut(why or f"남은 자리: {left} (places left: {left})", remaining=left)
+            async with self.session.begin_nested():
+                booking = new_booking(BookingStatus.WAITLISTED)
                 self.session.add(booking)
                 await self.session.flush()
-                if camp is not None and booking.status == BookingStatus.CONFIRMED:
-                    booking.space_id = await self._give_room(camp, booking)
-                    await self.session.flush()
+                self._record(
+                    booking, None, booking.status, "waitlisted" if reason == "booked" else reason, (actor or user).id
+                )
+                await self.session.flush()
+            return booking
         except IntegrityError as exc:
             # The unique partial index caught a second active booking of this citizen for this slot.
             raise AlreadyBooked("이 시간에 이미 예약하셨습니다 (you already hold a booking for this slot)") from exc
-        if reason == "booked" and booking.status == BookingStatus.WAITLISTED:
-            reason = "waitlisted"
-        self._record(booking, None, booking.status, reason, (actor or user).id)
-        return booking
 
     async def _give_room(self, camp: ProgramSession, booking: Booking) -> int:
         """A camp family gets the first free room of the session that fits the party."""
@@ -652,8 +668,8 @@ class BookingService:
             if given.rowcount == nights:  # type: ignore[attr-defined]
                 return int(room)
             if given.rowcount:  # type: ignore[attr-defined]
-                raise SoldOut("객실 배정이 겹쳤습니다; 다시 시도해 주세요 (room taken meanwhile, retry)")
-        raise SoldOut(
+                raise _NoPlace("객실 배정이 겹쳤습니다; 다시 시도해 주세요 (room taken meanwhile, retry)")
+        raise _NoPlace(
             f"{booking.party_size}명이 묵을 수 있는 객실이 남지 않았습니다"
             f" (no room left for a party of {booking.party_size})"
         )
