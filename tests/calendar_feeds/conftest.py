@@ -8,9 +8,10 @@ from the metadata, so that the ``calendar_feed`` table exists in every test data
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -24,10 +25,10 @@ from calendar_feeds.services import render_cache
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
-from server.clock import KST, kst, utcnow
+from server.clock import utcnow
 from server.database import unit_of_work
-from tests.conftest import Account, Database
-from venues.models import Slot, SlotStatus, Space
+from tests.conftest import Account, Database, MakeSlot, in_days
+from venues.models import Slot
 
 BASE_URL = "http://testserver"
 Client = AsyncTestClient[Litestar]
@@ -35,34 +36,10 @@ AddSlot = Callable[..., Awaitable[Slot]]
 AddProgram = Callable[..., Awaitable[Program]]
 
 
-def in_days(days: int, at: time = time(14, 0)) -> datetime:
-    """A Seoul wall-clock time ``days`` from today, as aware UTC."""
-    return kst(utcnow().astimezone(KST).date() + timedelta(days=days), at)
-
-
 @pytest.fixture
-def add_slot(db: Database) -> AddSlot:
+def add_slot(make_slot: MakeSlot) -> AddSlot:
     """A slot of a space, by default a one-off one in two days at 14:00 in Seoul."""
-
-    async def make(space: Space, start: datetime | None = None, **overrides: Any) -> Slot:
-        start = start or in_days(2)
-        fields: dict[str, Any] = {
-            "space_id": space.id,
-            "venue_id": space.venue_id,
-            "starts_at": start,
-            "ends_at": start + timedelta(minutes=space.slot_minutes or 60),
-            "capacity": 1 if space.shape == "exclusive" else space.capacity,
-            "taken": 0,
-            "status": SlotStatus.OPEN,
-            "origin": "extra",
-        }
-        fields.update(overrides)
-        async with unit_of_work(db.engine) as s:
-            slot = Slot(**fields)
-            s.add(slot)
-        return slot
-
-    return make
+    return functools.partial(make_slot, origin="extra")
 
 
 @pytest.fixture

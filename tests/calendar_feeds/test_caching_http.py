@@ -14,8 +14,8 @@ from calendar_feeds.models import CalendarFeed
 from calendar_feeds.services import render_cache
 from server.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
-from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, in_days, subscribe
-from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, subscribe
+from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days
 
 
 async def book(client: Client, account: Account, **body: Any) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from sqlalchemy import update
 from booking.models import Booking
 from server.clock import KST
 from server.database import unit_of_work
-from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Fetched, fetch, in_days, subscribe
-from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
+from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Fetched, fetch, subscribe
+from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days
 
 
 async def book(client: Client, account: Account, **body: Any) -> dict[str, Any]:
