@@ -137,7 +137,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         use_handler_docstrings=True,
     )
 
-    def is_auth_request(request: Request[Any, Any, Any]) -> bool:
+    async def is_auth_request(request: Request[Any, Any, Any]) -> bool:
+        # async on purpose: Litestar runs a sync check in a worker thread, for every request.
         return request.url.path in AUTH_PATHS
 
     rate_limit = RateLimitConfig(

@@ -40,6 +40,9 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
         workers=workers if not reload else None,
         reload=reload,
         proxy_headers=True,
+        # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
+        # that a client or proxy may be sending on at that very moment (a request with no answer).
+        timeout_keep_alive=65,
         log_level="info",
     )
 

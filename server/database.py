@@ -88,7 +88,9 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request. A connection the server dropped fails its
+        # request with 503 (safe to retry) and the pool replaces it.
+        pool_recycle=1800,
         pool_timeout=10,
         connect_args=connect_args,
     )
