@@ -6,16 +6,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, time, timedelta
 
 import msgspec
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from server.clock import utcnow
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.pagination import Page, count
 from server.validation import check_date_range
 from venues import districts
-from venues.models import Closure, OpeningHours, Space, SpaceShape, Venue, VenueKind
+from venues.models import Closure, OpeningHours, Slot, SlotOrigin, Space, SpaceShape, Venue, VenueKind
 from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours
 from venues.rules import RulesOverride, effective_rules, override_to_json, parse_override
 from venues.schemas import (
@@ -351,6 +352,20 @@ class VenueService:
         changes["max_party"] = max_party
         for key, value in changes.items():
             setattr(space, key, value)
+        if space.shape == SpaceShape.SHARED and "capacity" in changes:
+            # Future practice slots follow the new size; a slot already holding more people than that
+            # keeps its size (its bookings stay), and the CHECK on taken <= capacity guards the rest.
+            await self.session.execute(
+                update(Slot)
+                .where(
+                    Slot.space_id == space.id,
+                    Slot.origin == SlotOrigin.GENERATED,
+                    Slot.starts_at > utcnow(),
+                    Slot.taken <= capacity,
+                )
+                .values(capacity=capacity, sequence=Slot.sequence + 1)
+                .execution_options(synchronize_session=False)
+            )
         await self.session.flush()
         return space_read(space, space.venue)
 

@@ -134,3 +134,26 @@ async def test_venue_availability_renders_a_month_of_every_space(
         f"/api/spaces/{room.id}/availability", params={"from": "2027-01-01", "to": "2027-04-01"}
     )
     assert_problem(too_long, 400, "validation_error")
+
+
+async def test_a_new_capacity_resizes_future_slots_but_never_below_their_bookings(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    venue = await make_venue()
+    lab = await make_space(venue, capacity=3)
+    busy = await make_slot(lab, start=in_days(2), origin="generated")
+    quiet = await make_slot(lab, start=in_days(3), origin="generated")
+    for _ in range(3):
+        assert (await book(client, (await make_user()).headers, slot_id=busy.id)).status_code == 201
+    manager = await make_user(role="manager", venues=[venue])
+    assert (
+        await client.patch(f"/api/spaces/{lab.id}", json={"capacity": 2}, headers=manager.headers)
+    ).status_code == 200
+    slots = {s["id"]: s for s in (await client.get(f"/api/spaces/{lab.id}/availability")).json()["slots"]}
+    assert (slots[busy.id]["capacity"], slots[busy.id]["remaining"]) == (3, 0)  # its three bookings stay
+    assert (slots[quiet.id]["capacity"], slots[quiet.id]["remaining"]) == (2, 2)
+    assert (
+        await client.patch(f"/api/spaces/{lab.id}", json={"capacity": 8}, headers=manager.headers)
+    ).status_code == 200
+    slots = {s["id"]: s for s in (await client.get(f"/api/spaces/{lab.id}/availability")).json()["slots"]}
+    assert (slots[busy.id]["capacity"], slots[busy.id]["remaining"]) == (8, 5)
