@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -15,12 +14,12 @@ from accounts.models import User
 from booking.errors import AlreadyBooked, InvalidTransition, WindowClosed
 from booking.models import ACTIVE, Booking, BookingStatus
 from booking.services import BookingService, Placement, _fmt
-from programs.models import Allocation, Application, Enrolment, Program, ProgramKind, ProgramSession, SessionStatus
+from programs.models import Allocation, Application, Enrolment, Program, ProgramKind, ProgramSession
 from programs.schemas import ApplicationRead, DrawRead
 from programs.services import ProgramService, SessionChange
 from server.clock import to_kst
 from server.errors import NotFound
-from venues.models import Slot, SlotStatus, Space, Venue
+from venues.models import Slot, Space, Venue
 from venues.rules import effective_rules
 
 DRAW_ALGORITHM = (
@@ -265,6 +264,3 @@ def draw_read(program: Program) -> DrawRead | None:
         winners=list(result.get("winners", [])),
         waitlisted=list(result.get("waitlisted", [])),
     )
-
-
-__all__ = ["DRAW_ALGORITHM", "EnrolmentService", "SessionStatus", "SlotStatus", "datetime", "draw_order"]

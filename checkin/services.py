@@ -33,7 +33,7 @@ from checkin.schemas import (
     SyncResult,
     WalkInCreate,
 )
-from server.clock import day_bounds_utc, kst, to_kst, utcnow
+from server.clock import day_bounds_utc, kst, to_kst
 from server.database import insert_ignoring_conflicts
 from server.errors import NotFound, ValidationFailed
 from server.settings import Settings
@@ -435,6 +435,3 @@ class CheckinService(BookingService):
         self.session.add(user)
         await self.session.flush()
         return user
-
-
-__all__ = ["CheckinService", "booking_read", "checkin_window", "utcnow"]

@@ -18,8 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
 from programs.models import (
-    Allocation,
-    Enrolment,
     Program,
     ProgramInstructor,
     ProgramKind,
@@ -40,11 +38,6 @@ SessionHook = Callable[[AsyncSession, Program, ProgramSession, Slot, SessionChan
 session_hooks: list[SessionHook] = []
 
 CAMP_CHECK_OUT = time(11, 0)
-
-
-def age_in(year: int, birth_year: int) -> int:
-    """Age reached in a given year: the programme's age bands are by birth year."""
-    return year - birth_year
 
 
 def session_read(session: ProgramSession, slot: Slot) -> SessionRead:
@@ -529,6 +522,3 @@ class ProgramService:
             )
         )
         return found is not None
-
-
-__all__ = ["Allocation", "Enrolment", "ProgramService", "age_in", "session_hooks"]

@@ -11,7 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any, ClassVar
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -197,5 +197,3 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ConnectionError: database_error_handler,
     Exception: internal_error_handler,
 }
-
-__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_MEDIA_TYPE", "DomainError", "MediaType", "problem"]

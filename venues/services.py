@@ -18,7 +18,7 @@ from server.validation import check_date_range
 from venues import districts
 from venues.models import Closure, OpeningHours, Slot, SlotOrigin, Space, SpaceShape, Venue, VenueKind
 from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours
-from venues.rules import RulesOverride, effective_rules, override_to_json, parse_override
+from venues.rules import effective_rules, override_to_json, parse_override
 from venues.schemas import (
     ClosureCreate,
     ClosureRead,
@@ -413,6 +413,3 @@ class VenueService:
             raise NotFound(f"휴관 {closure_id} 없음 (no closure {closure_id} at venue {venue_id})")
         await self.session.delete(closure)
         await self.session.flush()
-
-
-__all__ = ["RulesOverride", "VenueService", "closure_hooks"]
