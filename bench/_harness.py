@@ -286,3 +286,32 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     print("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
+
+
+def describe_outcomes(outcomes: Counter[tuple[int, str]]) -> str:
+    """``201×30 409/sold_out×970``: each status with the answer's code or result, and how many."""
+    return " ".join(
+        f"{status or 'none'}{'/' + code if code else ''}×{n}" for (status, code), n in sorted(outcomes.items())
+    )
+
+
+async def practice_site_shared_spaces(engine: Any) -> list[tuple[Any, Any]]:
+    """Every active shared space of an active practice site of the demo catalogue, with its venue, in order."""
+    from sqlalchemy import select
+
+    from server.database import unit_of_work
+    from venues.models import Space, SpaceShape, Venue, VenueKind
+
+    async with unit_of_work(engine) as session:
+        rows = await session.execute(
+            select(Space, Venue)
+            .join(Venue, Venue.id == Space.venue_id)
+            .where(
+                Venue.kind == VenueKind.PRACTICE_SITE,
+                Venue.is_active.is_(True),
+                Space.shape == SpaceShape.SHARED,
+                Space.is_active.is_(True),
+            )
+            .order_by(Venue.id, Space.id)
+        )
+        return [(space, venue) for space, venue in rows.all()]

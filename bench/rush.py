@@ -37,8 +37,10 @@ from _harness import (
     ServerFailed,
     bench_arguments,
     databases,
+    describe_outcomes,
     load,
     percentile,
+    practice_site_shared_spaces,
     print_table,
     start_server,
     temp_database,
@@ -53,8 +55,8 @@ from booking.models import TAKING, Booking, BookingStatus
 from server.clock import kst, to_kst, today_kst, utcnow
 from server.database import create_engine, unit_of_work
 from server.settings import Settings
-from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue, VenueKind
-from venues.rules import effective_rules
+from venues.models import Slot, SlotOrigin, SlotStatus, Space, Venue
+from venues.rules import booking_window, effective_rules
 
 WORKERS = 2
 CITIZENS = 1000
@@ -160,24 +162,10 @@ async def bookable_space(engine: AsyncEngine) -> tuple[Space, Venue]:
     """The first shared space of an active practice site whose booking window is open for the slot."""
     starts_at = kst(today_kst() + timedelta(days=DAYS_AHEAD), STARTS_AT)
     now = utcnow()
-    async with unit_of_work(engine) as session:
-        rows = (
-            await session.execute(
-                select(Space, Venue)
-                .join(Venue, Venue.id == Space.venue_id)
-                .where(
-                    Venue.kind == VenueKind.PRACTICE_SITE,
-                    Venue.is_active.is_(True),
-                    Space.shape == SpaceShape.SHARED,
-                    Space.is_active.is_(True),
-                )
-                .order_by(Venue.id, Space.id)
-            )
-        ).all()
+    rows = await practice_site_shared_spaces(engine)
     for space, venue in rows:
         rules = effective_rules(venue.kind, venue.rules, space.rules)
-        opens = kst(starts_at.date() - timedelta(days=rules.booking_opens_days_ahead), rules.booking_opens_at)
-        closes = starts_at - timedelta(minutes=rules.booking_closes_minutes_before)
+        opens, closes = booking_window(rules, starts_at)
         if opens <= now < closes:
             return space, venue
     raise ServerFailed("the demo catalogue has no shared space of a practice site open for booking")
@@ -329,13 +317,7 @@ async def measure(
 # --- output ----------------------------------------------------------------------------------------
 
 
-def _statuses(outcomes: Counter[tuple[int, str]]) -> str:
-    return " ".join(
-        f"{status or 'none'}{'/' + code if code else ''}×{n}" for (status, code), n in sorted(outcomes.items())
-    )
-
-
-def report(outcome: Outcome, rush_concurrency: int, concurrency: int) -> list[str]:
+def report(outcome: Outcome, rush_concurrency: int) -> list[str]:
     """Print one database's results; returns its correctness failures."""
     r, reads, book = outcome.rush, outcome.read, outcome.ledger
     print(f"\n{outcome.kind} ({WORKERS} workers)")
@@ -349,7 +331,7 @@ def report(outcome: Outcome, rush_concurrency: int, concurrency: int) -> list[st
                 f"{r.rps:,.0f}",
                 f"{r.latency(50):.1f}",
                 f"{r.latency(99):.1f}",
-                _statuses(r.outcomes()),
+                describe_outcomes(r.outcomes()),
             ),
             (
                 "GET /api/venues/{id}",
@@ -370,7 +352,7 @@ def report(outcome: Outcome, rush_concurrency: int, concurrency: int) -> list[st
     expected = {(201, ""), (409, "sold_out")}
     others = {k: n for k, n in r.outcomes().items() if k not in expected and NO_ANSWER < k[0] < 500}
     if others:
-        print(f"other answers: {_statuses(Counter(others))}")
+        print(f"other answers: {describe_outcomes(Counter(others))}")
     for a in [a for a in r.answers if a.status == NO_ANSWER][:5]:
         print(f"no answer: sent at {a.sent_s:.2f} s, after {a.latency_ms:.0f} ms: {a.error}")
     by_status = sorted({a.status for a in r.answers})
@@ -438,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
                 outcomes.append(outcome)
-                if report(outcome, args.rush_concurrency, args.concurrency):
+                if report(outcome, args.rush_concurrency):
                     raise RushFailed(kind)  # inside the server's block: the harness keeps its log
         except DatabaseUnavailable as exc:
             print(f"\n{kind}: skipped: {exc}")

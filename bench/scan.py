@@ -43,8 +43,10 @@ from _harness import (
     ServerFailed,
     bench_arguments,
     databases,
+    describe_outcomes,
     load,
     percentile,
+    practice_site_shared_spaces,
     print_table,
     start_server,
     temp_database,
@@ -63,11 +65,11 @@ from checkin import tokens
 from checkin.keys import key_ring
 from checkin.models import CheckinScan
 from checkin.services import CheckinService
-from server.clock import kst, to_kst, utcnow
+from server.clock import to_kst, utcnow
 from server.database import create_engine, unit_of_work
 from server.settings import Settings
-from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue, VenueKind
-from venues.rules import effective_rules
+from venues.models import Slot, SlotOrigin, SlotStatus, Space, Venue
+from venues.rules import booking_window, effective_rules
 
 WORKERS = 2
 SECRET_KEY = "bench"  # what _harness.start_server gives the server as SEOULRUN_SECRET_KEY
@@ -104,25 +106,11 @@ class Prepared:
 async def scan_space(engine: AsyncEngine, starts_at: datetime, now: datetime) -> tuple[Space, Venue]:
     """The first shared space of an active practice site where a slot at ``starts_at`` could be booked
     a day ahead and can be checked in ``now`` (and for the next ten minutes)."""
-    async with unit_of_work(engine) as session:
-        rows = (
-            await session.execute(
-                select(Space, Venue)
-                .join(Venue, Venue.id == Space.venue_id)
-                .where(
-                    Venue.kind == VenueKind.PRACTICE_SITE,
-                    Venue.is_active.is_(True),
-                    Space.shape == SpaceShape.SHARED,
-                    Space.is_active.is_(True),
-                )
-                .order_by(Venue.id, Space.id)
-            )
-        ).all()
+    rows = await practice_site_shared_spaces(engine)
     booked_at = starts_at - BOOKED_BEFORE
     for space, venue in rows:
         rules = effective_rules(venue.kind, venue.rules, space.rules)
-        opens = kst(to_kst(starts_at).date() - timedelta(days=rules.booking_opens_days_ahead), rules.booking_opens_at)
-        closes = starts_at - timedelta(minutes=rules.booking_closes_minutes_before)
+        opens, closes = booking_window(rules, starts_at)
         checkin_opens = starts_at - timedelta(minutes=rules.checkin_opens_minutes_before)
         checkin_closes = starts_at + timedelta(minutes=rules.checkin_closes_minutes_after)
         if opens <= booked_at < closes and checkin_opens <= now and now + STARTS_IN < checkin_closes:
@@ -445,12 +433,6 @@ async def measure(
 # --- output ----------------------------------------------------------------------------------------
 
 
-def _statuses(outcomes: Counter[tuple[int, str]]) -> str:
-    return " ".join(
-        f"{status or 'none'}{'/' + result if result else ''}×{n}" for (status, result), n in sorted(outcomes.items())
-    )
-
-
 def report(outcome: Outcome, concurrency: int) -> list[str]:
     """Print one database's results; returns its correctness failures."""
     h = outcome.health
@@ -478,7 +460,7 @@ def report(outcome: Outcome, concurrency: int) -> list[str]:
                 f"{run.latency(50):.1f}",
                 f"{run.latency(99):.1f}",
                 f"{run.rps / h.rps:.2f}" if h.rps else "-",
-                _statuses(run.outcomes()),
+                describe_outcomes(run.outcomes()),
             )
         )
     print(f"\n{outcome.kind} ({WORKERS} workers, {concurrency} in flight)")

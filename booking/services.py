@@ -66,7 +66,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.pagination import Page, count
 from server.validation import check_date_range, require_aware
 from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
-from venues.rules import Rules, effective_rules
+from venues.rules import Rules, booking_window, effective_rules
 from venues.services import VenueService
 from venues.slots import slot_capacity
 
@@ -283,8 +283,7 @@ class BookingService:
     # --- rules -----------------------------------------------------------------------------------
 
     def _check_window(self, rules: Rules, starts_at: datetime, first_day: date) -> None:
-        opens = kst(first_day - timedelta(days=rules.booking_opens_days_ahead), rules.booking_opens_at)
-        closes = starts_at - timedelta(minutes=rules.booking_closes_minutes_before)
+        opens, closes = booking_window(rules, starts_at, first_day)
         if self.now < opens:
             raise WindowClosed(
                 f"{_fmt(opens)} 부터 예약할 수 있습니다 (booking opens at {_fmt(opens)})",

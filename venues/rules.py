@@ -6,11 +6,12 @@ kind defaults ← venue ← space. ``RulesOverride`` validates what managers sen
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any, Final
 
 import msgspec
 
+from server.clock import KST, kst
 from venues.models import VenueKind
 
 Minutes = Annotated[int, msgspec.Meta(ge=0, le=60 * 24 * 60)]
@@ -86,6 +87,14 @@ KIND_DEFAULTS: Final[dict[str, Rules]] = {
         waitlist_offer_minutes=24 * 60,
     ),
 }
+
+
+def booking_window(rules: Rules, starts_at: datetime, first_day: date | None = None) -> tuple[datetime, datetime]:
+    """When bookings for something starting at ``starts_at`` open and close: ``booking_opens_days_ahead``
+    days before its first Seoul day, at ``booking_opens_at``, until ``booking_closes_minutes_before``."""
+    day = first_day or starts_at.astimezone(KST).date()
+    opens = kst(day - timedelta(days=rules.booking_opens_days_ahead), rules.booking_opens_at)
+    return opens, starts_at - timedelta(minutes=rules.booking_closes_minutes_before)
 
 
 def parse_override(raw: dict[str, Any] | None) -> RulesOverride:
