@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
 from accounts.services import AccountService
-from server.errors import Forbidden, Unauthenticated
-from server.settings import Settings
+from core.errors import Forbidden, Unauthenticated
+from core.settings import Settings
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 

@@ -20,8 +20,8 @@ from accounts.schemas import (
     TokenResponse,
 )
 from accounts.services import AccountService, account_read
-from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page
-from server.settings import Settings
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.settings import Settings
 
 
 class AuthController(Controller):

@@ -16,10 +16,10 @@ from sqlalchemy.orm import joinedload
 from accounts import passwords
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
 from accounts.schemas import AccountCreate, AccountRead, AccountUpdate, RegisterRequest
-from server.clock import to_kst, utcnow
-from server.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
-from server.pagination import Page, count
-from server.settings import Settings
+from core.clock import to_kst, utcnow
+from core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from core.pagination import Page, count
+from core.settings import Settings
 from venues.models import Venue
 
 

@@ -299,7 +299,7 @@ async def practice_site_shared_spaces(engine: Any) -> list[tuple[Any, Any]]:
     """Every active shared space of an active practice site of the demo catalogue, with its venue, in order."""
     from sqlalchemy import select
 
-    from server.database import unit_of_work
+    from core.database import unit_of_work
     from venues.models import Space, SpaceShape, Venue, VenueKind
 
     async with unit_of_work(engine) as session:

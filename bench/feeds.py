@@ -62,9 +62,9 @@ from sqlalchemy import insert
 from accounts.models import Role, User, VenueAssignment
 from accounts.passwords import hash_password
 from booking.models import Booking, BookingStatus
-from server.clock import kst, today_kst
-from server.database import create_engine, unit_of_work
-from server.settings import Settings
+from core.clock import kst, today_kst
+from core.database import create_engine, unit_of_work
+from core.settings import Settings
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, Venue
 
 HERE = Path(__file__).resolve().parent

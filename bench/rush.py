@@ -52,9 +52,9 @@ from accounts.models import Role, User
 from accounts.passwords import hash_password
 from accounts.services import AccountService
 from booking.models import TAKING, Booking, BookingStatus
-from server.clock import kst, to_kst, today_kst, utcnow
-from server.database import create_engine, unit_of_work
-from server.settings import Settings
+from core.clock import kst, to_kst, today_kst, utcnow
+from core.database import create_engine, unit_of_work
+from core.settings import Settings
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, Venue
 from venues.rules import booking_window, effective_rules
 

@@ -65,9 +65,9 @@ from checkin import tokens
 from checkin.keys import key_ring
 from checkin.models import CheckinScan
 from checkin.services import CheckinService
-from server.clock import to_kst, utcnow
-from server.database import create_engine, unit_of_work
-from server.settings import Settings
+from core.clock import to_kst, utcnow
+from core.database import create_engine, unit_of_work
+from core.settings import Settings
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, Venue
 from venues.rules import booking_window, effective_rules
 

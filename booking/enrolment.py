@@ -14,11 +14,11 @@ from accounts.models import User
 from booking.errors import AlreadyBooked, InvalidTransition, WindowClosed
 from booking.models import ACTIVE, Booking, BookingStatus
 from booking.services import BookingService, Placement, _fmt
+from core.clock import to_kst
+from core.errors import NotFound
 from programs.models import Allocation, Application, Enrolment, Program, ProgramKind, ProgramSession
 from programs.schemas import ApplicationRead, DrawRead
 from programs.services import ProgramService, SessionChange
-from server.clock import to_kst
-from server.errors import NotFound
 from venues.models import Slot, Space, Venue
 from venues.rules import effective_rules
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from booking.services import BookingService
-from server.database import unit_of_work
-from server.settings import Settings
+from core.database import unit_of_work
+from core.settings import Settings
 from venues.models import Closure
 from venues.slots import extend_horizon
 

@@ -29,11 +29,11 @@ from booking.schemas import (
     VenueAvailability,
 )
 from booking.services import BookingService, require_staff, slot_read
+from core.clock import to_kst, today_kst
+from core.errors import NotFound, ValidationFailed
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest
 from programs.services import ProgramService
-from server.clock import to_kst, today_kst
-from server.errors import NotFound, ValidationFailed
-from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
 from venues.models import SlotStatus
 from venues.services import VenueService
 
@@ -179,7 +179,7 @@ class MyBookingsController(Controller):
         summary="Mark a notice read",
     )
     async def read_notice(self, notice_id: int, current_user: User, db_session: AsyncSession) -> None:
-        from server.clock import utcnow
+        from core.clock import utcnow
 
         result = await db_session.execute(
             update(Notice)

@@ -60,11 +60,11 @@ from booking.schemas import (
     StaffBookingRead,
     VenueRef,
 )
+from core.clock import KST, day_bounds_utc, kst, to_kst, utcnow
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.pagination import Page, count
+from core.validation import check_date_range, require_aware
 from programs.models import Allocation, Enrolment, Program, ProgramKind, ProgramSession
-from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
-from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from server.pagination import Page, count
-from server.validation import check_date_range, require_aware
 from venues.models import Closure, Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.rules import Rules, booking_window, effective_rules
 from venues.services import VenueService

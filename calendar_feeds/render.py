@@ -26,7 +26,7 @@ from typing import Final, Literal
 from icalendar import Calendar, Event, Timezone, vText
 
 from accounts.privacy import mask_name
-from server.clock import KST, to_kst
+from core.clock import KST, to_kst
 
 PRODID: Final = "-//Seoul Run 4050//Venue calendar feeds 1.0//KO"
 TZID: Final = "Asia/Seoul"

@@ -16,8 +16,8 @@ from accounts.deps import BEARER_SECURITY, provide_current_user
 from accounts.models import User
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
 from calendar_feeds.services import FeedService, http_date, record_fetch, secret_of
-from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page
-from server.settings import Settings
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.settings import Settings
 
 AUTH = {"current_user": Provide(provide_current_user)}
 # Litestar adds "; charset=utf-8" to text/ media types.

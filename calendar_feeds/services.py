@@ -76,12 +76,12 @@ from calendar_feeds.render import (
     stay_event,
 )
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
+from core.clock import kst, to_kst, utcnow
+from core.database import sqlite_write_intent, unit_of_work
+from core.errors import Forbidden, NotFound, ValidationFailed
+from core.pagination import Page, count
+from core.settings import Settings
 from programs.models import Program, ProgramInstructor, ProgramSession, SessionStatus
-from server.clock import kst, to_kst, utcnow
-from server.database import sqlite_write_intent, unit_of_work
-from server.errors import Forbidden, NotFound, ValidationFailed
-from server.pagination import Page, count
-from server.settings import Settings
 from venues.models import Closure, Slot, SlotOrigin, Space, Venue
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkin.models import CheckinKey
-from server.clock import utcnow
+from core.clock import utcnow
 
 # How long codes signed by a retired key stay valid: longer than any booking window ahead.
 RETIRED_KEY_GRACE = timedelta(days=60)

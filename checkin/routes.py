@@ -16,8 +16,8 @@ from booking.schemas import BookingRead
 from checkin import qr
 from checkin.schemas import Manifest, ScanRequest, ScanResult, SyncRequest, SyncResult, WalkInCreate
 from checkin.services import CheckinService
-from server.clock import today_kst
-from server.settings import Settings
+from core.clock import today_kst
+from core.settings import Settings
 
 AUTH = {"current_user": Provide(provide_current_user)}
 

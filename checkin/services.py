@@ -33,10 +33,10 @@ from checkin.schemas import (
     SyncResult,
     WalkInCreate,
 )
-from server.clock import day_bounds_utc, kst, to_kst
-from server.database import insert_ignoring_conflicts
-from server.errors import NotFound, ValidationFailed
-from server.settings import Settings
+from core.clock import day_bounds_utc, kst, to_kst
+from core.database import insert_ignoring_conflicts
+from core.errors import NotFound, ValidationFailed
+from core.settings import Settings
 from venues.models import Slot, Space, Venue
 from venues.rules import Rules, effective_rules
 

@@ -8,8 +8,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import server.models  # noqa: F401 - registers every table on the metadata
-from server.database import create_engine, metadata
-from server.settings import Settings
+from core.database import create_engine, metadata
+from core.settings import Settings
 
 config = context.config
 

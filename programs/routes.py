@@ -14,6 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_role, require_venue_role
 from accounts.models import Role, User
 from accounts.privacy import mask_name
+from core.clock import day_bounds_utc, today_kst
+from core.errors import Forbidden
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from programs.models import ProgramKind
 from programs.schemas import (
     ProgramCreate,
@@ -25,9 +28,6 @@ from programs.schemas import (
     SessionRead,
 )
 from programs.services import ProgramService, session_read
-from server.clock import day_bounds_utc, today_kst
-from server.errors import Forbidden
-from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 
 AUTH = {"current_user": Provide(provide_current_user)}
 

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from dateutil.rrule import rruleset, rrulestr
 
-from server.clock import KST
-from server.errors import ValidationFailed
+from core.clock import KST
+from core.errors import ValidationFailed
 
 MAX_OCCURRENCES = 400
 MAX_SPAN = timedelta(days=800)

@@ -17,6 +17,10 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
+from core.clock import KST, day_bounds_utc, kst, to_kst, utcnow
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.pagination import Page, count
+from core.validation import require_aware
 from programs.models import (
     Program,
     ProgramInstructor,
@@ -26,10 +30,6 @@ from programs.models import (
 )
 from programs.schedule import occurrences
 from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, ProgramUpdate, SessionMove, SessionRead
-from server.clock import KST, day_bounds_utc, kst, to_kst, utcnow
-from server.errors import Conflict, NotFound, ValidationFailed
-from server.pagination import Page, count
-from server.validation import require_aware
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.services import VenueService
 

@@ -1,1 +1,2 @@
-"""The assembly of the service: settings, database, errors, clock, app factory, scheduler and CLI."""
+"""The assembly on top of the domains: the app factory and its wiring, the scheduler, the CLI, migrations
+and the demo data. Nothing imports it."""

@@ -35,12 +35,12 @@ from booking.routes import (
 )
 from calendar_feeds.routes import FeedController, ical_feed
 from checkin.routes import BookingCodeController, CheckinController
+from core.database import alchemy_config, create_engine, sqlite_write_intent
+from core.errors import EXCEPTION_HANDLERS
+from core.settings import Settings
 from programs.routes import InstructorController, ProgramController
 from programs.services import session_hooks
-from server.database import alchemy_config, create_engine, sqlite_write_intent
-from server.errors import EXCEPTION_HANDLERS
 from server.scheduler import build_scheduler
-from server.settings import Settings
 from venues.routes import SpaceController, VenueController, list_districts
 from venues.services import closure_hooks
 
@@ -51,7 +51,7 @@ AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"})
 
 
 def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
-    """Tell the SQLite engine whether a request may write (see ``server.database._sqlite_begin``), and
+    """Tell the SQLite engine whether a request may write (see ``core.database._sqlite_begin``), and
     with ``queue_writes`` (SQLite) let this process's writing requests take turns.
 
     SQLite has one write lock per file. Left to itself, a writer that finds it taken sleeps and retries

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from server.settings import Settings
+from core.settings import Settings
 
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ def demo() -> None:
 
 @demo.command("load", help="Load the demo venues and accounts (idempotent); prints the demo passwords.")
 def demo_load() -> None:
-    from server.database import create_engine, unit_of_work
+    from core.database import create_engine, unit_of_work
     from server.demo import DemoResult, load_demo
 
     async def work(settings: Settings) -> DemoResult:
@@ -114,7 +114,7 @@ def jobs_list() -> None:
 @click.argument("job_id")
 def jobs_run(job_id: str) -> None:
     import server.models  # noqa: F401 - every table on the metadata
-    from server.database import create_engine
+    from core.database import create_engine
     from server.scheduler import job_specs
 
     specs = {spec.id: spec for spec in job_specs()}
@@ -144,8 +144,8 @@ def users() -> None:
 @click.option("--venue", "venues", multiple=True, help="Venue slug (staff and managers); repeat for several.")
 @click.option("--name", default=None)
 def users_create(email: str, password: str, role: str, venues: tuple[str, ...], name: str | None) -> None:
-    from server.database import create_engine, unit_of_work
-    from server.errors import DomainError
+    from core.database import create_engine, unit_of_work
+    from core.errors import DomainError
 
     async def work(settings: Settings) -> tuple[int, bool]:
         from accounts.services import AccountService

@@ -11,9 +11,9 @@ from sqlalchemy.orm import selectinload
 
 import server.models  # noqa: F401 - every table on the metadata, for the ORM to order its inserts
 from accounts.services import AccountService
+from core.settings import Settings
 from server.demo_data import demo_accounts, demo_venues
 from server.demo_programs import load_demo_programs
-from server.settings import Settings
 from venues.models import OpeningHours, Space, Venue
 from venues.services import parse_hhmm
 from venues.slots import extend_horizon

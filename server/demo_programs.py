@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from core.clock import kst, today_kst, utcnow
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
-from server.clock import kst, today_kst, utcnow
 from venues.models import Space, Venue
 
 

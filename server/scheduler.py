@@ -17,9 +17,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.clock import KST
-from server.database import unit_of_work
-from server.settings import Settings
+from core.clock import KST
+from core.database import unit_of_work
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

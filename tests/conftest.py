@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 import server.models  # noqa: F401 - all tables on the metadata
 from accounts.models import Role, User, VenueAssignment
 from accounts.services import AccountService
+from core.clock import KST, kst, utcnow
+from core.database import create_engine, metadata, unit_of_work
+from core.settings import Settings
 from server.app import create_app
-from server.clock import KST, kst, utcnow
-from server.database import create_engine, metadata, unit_of_work
-from server.settings import Settings
 from venues.models import OpeningHours, Slot, SlotStatus, Space, Venue
 
 POSTGRES_URL = os.environ.get("SEOULRUN_TEST_POSTGRES_URL", "")

@@ -15,8 +15,8 @@ from accounts.deps import BEARER_SECURITY, provide_current_user, require_role, r
 from accounts.models import Role, User, VenueAssignment
 from accounts.schemas import AccountRead
 from accounts.services import account_read
-from server.clock import today_kst
-from server.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.clock import today_kst
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from venues import districts
 from venues.models import VenueKind
 from venues.schemas import (

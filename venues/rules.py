@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final
 
 import msgspec
 
-from server.clock import KST, kst
+from core.clock import KST, kst
 from venues.models import VenueKind
 
 Minutes = Annotated[int, msgspec.Meta(ge=0, le=60 * 24 * 60)]

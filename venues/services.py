@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from server.clock import utcnow
-from server.errors import Conflict, NotFound, ValidationFailed
-from server.pagination import Page, count
-from server.validation import check_date_range
+from core.clock import utcnow
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.pagination import Page, count
+from core.validation import check_date_range
 from venues import districts
 from venues.models import Closure, OpeningHours, Slot, SlotOrigin, Space, SpaceShape, Venue, VenueKind
 from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours

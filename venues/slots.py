@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.clock import kst, today_kst, utcnow
-from server.database import insert_ignoring_conflicts
+from core.clock import kst, today_kst, utcnow
+from core.database import insert_ignoring_conflicts
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
 from venues.opening import DayStatus
 from venues.services import VenueService

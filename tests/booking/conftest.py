@@ -9,7 +9,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from booking.models import TAKING, Booking
-from server.database import unit_of_work
+from core.database import unit_of_work
 from tests.conftest import Database
 from venues.models import Slot
 

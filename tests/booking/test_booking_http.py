@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from server.clock import KST, kst, utcnow
+from core.clock import KST, kst, utcnow
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client, book, slot_state
 from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from booking.models import Booking
-from server.database import unit_of_work
+from core.database import unit_of_work
 from tests.booking.conftest import Client, book, slot_state
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 from venues.models import StayNight

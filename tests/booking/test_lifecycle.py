@@ -22,8 +22,8 @@ from booking.errors import (
 from booking.models import Booking, BookingEvent, Notice
 from booking.schemas import BookingCreate
 from booking.services import BookingService
-from server.clock import kst
-from server.database import unit_of_work
+from core.clock import kst
+from core.database import unit_of_work
 from tests.booking.conftest import slot_state
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue
 from venues.models import Slot

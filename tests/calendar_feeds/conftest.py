@@ -22,11 +22,11 @@ from litestar.testing import AsyncTestClient
 
 import calendar_feeds.models  # noqa: F401 - the calendar_feed table on the metadata
 from calendar_feeds.services import render_cache
+from core.clock import utcnow
+from core.database import unit_of_work
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
-from server.clock import utcnow
-from server.database import unit_of_work
 from tests.conftest import Account, Database, MakeSlot, in_days
 from venues.models import Slot
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from calendar_feeds.models import CalendarFeed
 from calendar_feeds.services import render_cache
-from server.database import unit_of_work
+from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, subscribe
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days

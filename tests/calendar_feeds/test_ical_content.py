@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import update
 
 from booking.models import Booking
-from server.clock import KST
-from server.database import unit_of_work
+from core.clock import KST
+from core.database import unit_of_work
 from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Fetched, fetch, subscribe
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days
 

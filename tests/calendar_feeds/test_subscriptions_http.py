@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from accounts.models import VenueAssignment
 from calendar_feeds.models import CalendarFeed
-from server.database import unit_of_work
+from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.calendar_feeds.conftest import AddProgram, Client, subscribe
 from tests.conftest import Database, MakeSpace, MakeUser, MakeVenue

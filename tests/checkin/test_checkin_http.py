@@ -22,8 +22,8 @@ from booking.services import BookingService
 from checkin import tokens
 from checkin.keys import key_ring, rotate
 from checkin.models import CheckinKey
-from server.clock import KST, utcnow
-from server.database import unit_of_work
+from core.clock import KST, utcnow
+from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue

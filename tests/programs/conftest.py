@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from core.clock import utcnow
+from core.database import unit_of_work
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
-from server.clock import utcnow
-from server.database import unit_of_work
 from tests.conftest import Database
 
 MakeProgram = Callable[..., Awaitable[Program]]

@@ -14,11 +14,11 @@ from booking.errors import NotEligible, SoldOut
 from booking.models import Booking, Notice
 from booking.schemas import BookingCreate
 from booking.services import BookingService
+from core.clock import KST, kst
+from core.database import unit_of_work
 from programs.models import ProgramSession
 from programs.schemas import ProgramUpdate, SessionMove
 from programs.services import ProgramService, session_hooks
-from server.clock import KST, kst
-from server.database import unit_of_work
 from tests.booking.conftest import slot_state
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
 from tests.programs.conftest import MakeProgram

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import time, timedelta
 from typing import Any
 
-from server.clock import utcnow
+from core.clock import utcnow
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client, book
 from tests.conftest import MakeSpace, MakeUser, MakeVenue, in_days
@@ -173,7 +173,7 @@ async def test_a_published_draw_and_a_family_camp_through_http(
     client: Client, db: Any, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser
 ) -> None:
     from booking.enrolment import EnrolmentService, draw_order
-    from server.database import unit_of_work
+    from core.database import unit_of_work
 
     town = await make_venue(
         kind="vitality_town", opens_on_holidays=True, hours=[(d, "09:00", "21:00") for d in range(7)]

@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
 from accounts.models import User
+from core.database import unit_of_work
 from server.cli import main
-from server.database import unit_of_work
 from server.demo import load_demo
 from server.demo_data import demo_accounts, demo_venues
 from tests.conftest import Database

@@ -10,9 +10,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from openapi_spec_validator import validate
 
+from core.database import create_engine
+from core.settings import Settings
 from server.app import create_app
-from server.database import create_engine
-from server.settings import Settings
 from tests.accounts.test_auth_http import assert_problem
 from tests.conftest import MakeUser, MakeVenue
 
@@ -131,7 +131,7 @@ def test_access_logs_hide_feed_secrets() -> None:
 def test_driver_errors_that_escape_unwrapped_are_503_not_500() -> None:
     from asyncpg.exceptions import TooManyConnectionsError
 
-    from server.errors import internal_error_handler
+    from core.errors import internal_error_handler
 
     response = internal_error_handler(None, TooManyConnectionsError("sorry, too many clients already"))  # type: ignore[arg-type]
     assert response.status_code == 503

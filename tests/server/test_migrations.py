@@ -13,9 +13,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.database import create_engine, metadata
+from core.database import create_engine, metadata
+from core.settings import Settings
 from server.migrate import upgrade
-from server.settings import Settings
 from tests.conftest import POSTGRES_REQUIRED, POSTGRES_URL
 
 

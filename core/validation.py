@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from server.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 
 def check_date_range(start: date, end: date, max_days: int) -> None:
