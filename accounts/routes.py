@@ -19,7 +19,7 @@ from accounts.schemas import (
     RegisterRequest,
     TokenResponse,
 )
-from accounts.services import AccountService, account_read
+from accounts.services import AccountService, VenueDirectory, account_read
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.settings import Settings
 
@@ -92,10 +92,15 @@ class UserAdminController(Controller):
 
     @post(operation_id="createUser", summary="Create an account with any role (admin)")
     async def create_user(
-        self, data: AccountCreate, current_user: User, db_session: AsyncSession, settings: Settings
+        self,
+        data: AccountCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        settings: Settings,
+        venue_directory: VenueDirectory,
     ) -> AccountRead:
         require_role(current_user, Role.ADMIN)
-        return account_read(await AccountService(db_session, settings).create(data))
+        return account_read(await AccountService(db_session, settings, venue_directory).create(data))
 
     @get("/{user_id:int}", operation_id="getUser", summary="One account (admin)")
     async def get_user(
@@ -112,6 +117,7 @@ class UserAdminController(Controller):
         current_user: User,
         db_session: AsyncSession,
         settings: Settings,
+        venue_directory: VenueDirectory,
     ) -> AccountRead:
         require_role(current_user, Role.ADMIN)
-        return account_read(await AccountService(db_session, settings).update(user_id, data))
+        return account_read(await AccountService(db_session, settings, venue_directory).update(user_id, data))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from sqlalchemy import delete, func, or_, select, update
@@ -20,15 +21,24 @@ from core.clock import to_kst, utcnow
 from core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from core.pagination import Page, count
 from core.settings import Settings
-from venues.models import Venue
+
+
+@runtime_checkable
+class VenueDirectory(Protocol):
+    """What accounts need to know of venues: which exist. The venue catalogue, a layer above, gives it
+    (``venues.directory``); accounts never read the venue tables themselves."""
+
+    async def existing(self, venue_ids: Collection[int]) -> set[int]: ...
+
+    async def by_slug(self, slugs: Collection[str]) -> dict[str, int]: ...
 
 
 class EmailTaken(Conflict):
-    title = "이미 가입된 이메일입니다 (This email is already registered)"
+    title_key = "title.email_taken"
 
 
 class WeakPassword(ValidationFailed):
-    title = "비밀번호가 너무 약합니다 (The password is too weak)"
+    title_key = "title.weak_password"
 
 
 def _hash_token(token: str) -> str:
@@ -52,9 +62,10 @@ def account_read(user: User) -> AccountRead:
 
 
 class AccountService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, venues: VenueDirectory | None = None) -> None:
         self.session = session
         self.settings = settings
+        self.venues = venues
 
     async def _hash(self, password: str) -> str:
         return await passwords.hash_password(
@@ -143,6 +154,14 @@ class AccountService:
             update(AccessToken).where(AccessToken.token_hash == _hash_token(token)).values(revoked=True)
         )
 
+    async def revoke_all(self, user_id: int) -> None:
+        await self.session.execute(
+            update(AccessToken)
+            .where(AccessToken.user_id == user_id, AccessToken.revoked.is_(False))
+            .values(revoked=True)
+            .execution_options(synchronize_session=False)
+        )
+
     async def purge_expired_tokens(self, *, now: datetime | None = None) -> int:
         result = await self.session.execute(delete(AccessToken).where(AccessToken.expires_at <= (now or utcnow())))
         return int(getattr(result, "rowcount", 0) or 0)
@@ -153,7 +172,9 @@ class AccountService:
         wanted = sorted(set(venue_ids))
         if not wanted:
             return []
-        found = set((await self.session.scalars(select(Venue.id).where(Venue.id.in_(wanted)))).all())
+        if self.venues is None:
+            raise RuntimeError("AccountService needs a VenueDirectory to assign venues")
+        found = await self.venues.existing(wanted)
         missing = [v for v in wanted if v not in found]
         if missing:
             raise ValidationFailed(
@@ -202,6 +223,10 @@ class AccountService:
         if data.password is not msgspec.UNSET:
             self._check_strength(data.password, user.email, user.name)
             user.password_hash = await self._hash(data.password)
+            # A new password ends every session of the old one: whoever knew it is logged out.
+            await self.revoke_all(user.id)
+        if data.is_active is False:
+            await self.revoke_all(user.id)
         venue_ids = sorted(user.venue_ids) if data.venue_ids is msgspec.UNSET else data.venue_ids
         venue_ids = await self._venue_ids_exist(venue_ids) if role in VENUE_SCOPED_ROLES else []
         self._check_assignments(role, venue_ids)
@@ -222,8 +247,9 @@ class AccountService:
         email = normalize_email(email)
         venue_ids: list[int] = []
         if venue_slugs:
-            rows = (await self.session.execute(select(Venue.slug, Venue.id).where(Venue.slug.in_(venue_slugs)))).all()
-            found = {slug: vid for slug, vid in rows}
+            if self.venues is None:
+                raise RuntimeError("AccountService needs a VenueDirectory to assign venues")
+            found = await self.venues.by_slug(venue_slugs)
             missing = [s for s in venue_slugs if s not in found]
             if missing:
                 raise ValidationFailed(f"없는 장소입니다 (unknown venues): {', '.join(missing)}")

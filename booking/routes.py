@@ -15,6 +15,7 @@ from accounts.deps import BEARER_SECURITY, provide_current_user, require_venue_r
 from accounts.models import Role, User
 from booking.enrolment import EnrolmentService, application_read, draw_read
 from booking.models import BookingStatus, Notice
+from booking.roster import session_roster
 from booking.schemas import (
     Availability,
     BookingCreate,
@@ -32,7 +33,7 @@ from booking.services import BookingService, require_staff, slot_read
 from core.clock import to_kst, today_kst
 from core.errors import NotFound, ValidationFailed
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
-from programs.schemas import ApplicationRead, DrawRead, EnrolRequest
+from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
 from venues.models import SlotStatus
 from venues.services import VenueService
@@ -321,6 +322,18 @@ class EnrolmentController(Controller):
     )
     async def my_application(self, program_id: int, current_user: User, db_session: AsyncSession) -> ApplicationRead:
         return application_read(await EnrolmentService(db_session).my_application(current_user, program_id))
+
+    @get(
+        "/{program_id:int}/sessions/{session_id:int}/roster",
+        dependencies=AUTH,
+        security=BEARER_SECURITY,
+        operation_id="sessionRoster",
+        summary="Who comes to a session (its instructors, the venue's staff)",
+    )
+    async def roster(
+        self, program_id: int, session_id: int, current_user: User, db_session: AsyncSession
+    ) -> list[RosterEntry]:
+        return await session_roster(db_session, current_user, program_id, session_id)
 
     @get("/{program_id:int}/draw", operation_id="lotteryDraw", summary="The published draw: seed, order, winners")
     async def draw(self, program_id: int, db_session: AsyncSession) -> DrawRead:

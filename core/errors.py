@@ -2,14 +2,15 @@
 
 Every error the service can raise ends up here: our own ``DomainError`` subclasses, Litestar's HTTP
 exceptions (unknown routes, wrong methods, malformed JSON, validation) and database failures. The
-``code`` of each answer is stable and listed in ../shared/docs/API.md.
+``code`` of each answer is stable and listed in ../shared/docs/API.md. Titles and details come from the
+message catalogue (``core.i18n``), in Korean, or in English for ``Accept-Language: en``.
 """
 
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, TypedDict
 
 from litestar import Request, Response
 from litestar.exceptions import (
@@ -19,69 +20,141 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from core.i18n import DEFAULT_LOCALE, Message, negotiate, translate
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+LANGUAGE_COOKIE = "lang"
+
+
+class FieldError(TypedDict):
+    field: str
+    message: Message | str
+
+
+def field_error(name: str, key: str, /, **params: Any) -> FieldError:
+    """One entry of a problem's ``errors``: the field and what is wrong with it, from the catalogue."""
+    return {"field": name, "message": Message(key, params)}
 
 
 class DomainError(Exception):
-    """A refusal a person can cause; ``code`` is part of the public contract."""
+    """A refusal a person can cause; ``code`` is part of the public contract.
+
+    Raised with the catalogue key of its detail and the values the text needs, which also go into the
+    problem's body for programs (``SoldOut("sold_out.places_left", remaining=0)``). Without a key the
+    detail is the title.
+    """
 
     code: ClassVar[str] = "error"
     status: ClassVar[int] = 400
-    title: ClassVar[str] = "요청을 처리할 수 없습니다 (The request cannot be processed)"
+    # The catalogue key of the title; by default ``title.<code>``. A subclass that shares a code but
+    # means something more precise (a taken email is a ``conflict``) names its own.
+    title_key: ClassVar[str] = ""
 
-    def __init__(self, detail: str | None = None, *, errors: list[dict[str, str]] | None = None, **extra: Any):
-        super().__init__(detail or self.title)
-        self.detail = detail or self.title
-        self.errors = errors
-        self.extra = extra
+    def __init__(self, key: str | None = None, /, *, errors: Sequence[FieldError] | None = None, **params: Any):
+        self.message = Message(key or self.title_message().key, params)
+        self.errors = list(errors) if errors is not None else None
+        self.params = params
+        super().__init__(self.detail)
+
+    @classmethod
+    def title_message(cls) -> Message:
+        return Message(cls.title_key or f"title.{cls.code}")
+
+    @property
+    def detail(self) -> str:
+        """The detail in Korean (logs, the command line)."""
+        return self.message.render(DEFAULT_LOCALE)
+
+    def title(self, locale: str = DEFAULT_LOCALE) -> str:
+        return self.title_message().render(locale)
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """What the problem's body carries beside the standard members, for programs to read."""
+        return {k: v for k, v in self.params.items() if k != "retry_after"}
 
 
 class ValidationFailed(DomainError):
     code, status = "validation_error", 400
-    title = "입력값이 올바르지 않습니다 (The input is not valid)"
 
 
 class Unauthenticated(DomainError):
     code, status = "unauthenticated", 401
-    title = "로그인이 필요합니다 (Authentication required)"
 
 
 class Forbidden(DomainError):
     code, status = "forbidden", 403
-    title = "권한이 없습니다 (Not allowed)"
 
 
 class NotFound(DomainError):
     code, status = "not_found", 404
-    title = "찾을 수 없습니다 (Not found)"
 
 
 class Conflict(DomainError):
     code, status = "conflict", 409
-    title = "이미 사용 중인 값입니다 (Already taken)"
+
+
+class InvalidTransition(DomainError):
+    code, status = "invalid_transition", 409
 
 
 class PayloadTooLarge(DomainError):
     code, status = "payload_too_large", 413
-    title = "요청이 너무 큽니다 (Request body too large)"
 
 
 class RateLimited(DomainError):
     code, status = "rate_limited", 429
-    title = "요청이 너무 많습니다 (Too many requests)"
 
 
 class Unavailable(DomainError):
     code, status = "unavailable", 503
-    title = "잠시 후 다시 시도해 주세요 (Temporarily unavailable, safe to retry)"
 
 
-def problem(
+def request_locale(request: Request[Any, Any, Any]) -> str:
+    """The reader's language: the page's chosen one (cookie), else ``Accept-Language``, else Korean."""
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LANGUAGE_COOKIE))
+
+
+def _render_errors(errors: Sequence[Mapping[str, Any]] | None, locale: str) -> list[dict[str, str]] | None:
+    if errors is None:
+        return None
+    rendered = []
+    for item in errors:
+        message = item.get("message", "")
+        text = message.render(locale) if isinstance(message, Message) else str(message)
+        rendered.append({"field": str(item.get("field", "body")), "message": text})
+    return rendered
+
+
+def _problem_in(
+    locale: str,
+    status: int,
+    code: str,
+    title_key: str,
+    detail_key: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **params: Any,
+) -> Response[dict[str, Any]]:
+    return _answer(
+        locale,
+        status,
+        code,
+        translate(title_key, locale),
+        translate(detail_key, locale, **params),
+        errors=errors,
+        headers=headers,
+    )
+
+
+def _answer(
+    locale: str,
     status: int,
     code: str,
     title: str,
@@ -101,14 +174,29 @@ def problem(
     if errors is not None:
         body["errors"] = errors
     if extra:
-        body.update(extra)
-    return Response(content=body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return Response(
+        content=body,
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={**(headers or {}), "Content-Language": locale},
+    )
 
 
-def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    headers = {"Retry-After": str(exc.extra.get("retry_after", 1))} if exc.status in (429, 503) else None
-    extra = {k: v for k, v in exc.extra.items() if k != "retry_after"}
-    return problem(exc.status, exc.code, exc.title, exc.detail, errors=exc.errors, extra=extra, headers=headers)
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    locale = request_locale(request)
+    retry_after = exc.params.get("retry_after", 1)
+    headers = {"Retry-After": str(retry_after)} if exc.status in (429, 503) else None
+    return _answer(
+        locale,
+        exc.status,
+        exc.code,
+        exc.title(locale),
+        exc.message.render(locale),
+        errors=_render_errors(exc.errors, locale),
+        extra=exc.extra,
+        headers=headers,
+    )
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:
@@ -122,55 +210,79 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     return out
 
 
-def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    locale = request_locale(request)
     status = exc.status_code
     if isinstance(exc, NotFoundException) or status == 404:
-        return problem(404, NotFound.code, NotFound.title, "요청한 주소를 찾을 수 없습니다 (No such resource)")
+        return _problem_in(locale, 404, "not_found", "title.not_found", "not_found.route")
     if isinstance(exc, MethodNotAllowedException) or status == 405:
-        return problem(
+        return _answer(
+            locale,
             405,
             "method_not_allowed",
-            "허용되지 않는 메서드입니다 (Method not allowed)",
+            translate("title.method_not_allowed", locale),
             str(exc.detail),
             headers=exc.headers,
         )
     if isinstance(exc, NotAuthorizedException) or status == 401:
-        return problem(401, Unauthenticated.code, Unauthenticated.title, str(exc.detail))
+        return _answer(locale, 401, "unauthenticated", translate("title.unauthenticated", locale), str(exc.detail))
     if isinstance(exc, PermissionDeniedException) or status == 403:
-        return problem(403, Forbidden.code, Forbidden.title, str(exc.detail))
+        return _answer(locale, 403, "forbidden", translate("title.forbidden", locale), str(exc.detail))
     if status == 413:
-        return problem(413, PayloadTooLarge.code, PayloadTooLarge.title, "요청 본문은 1MB 이하여야 합니다 (max 1 MB)")
+        return _problem_in(locale, 413, "payload_too_large", "title.payload_too_large", "payload_too_large.detail")
     if status == 429:
         headers = dict(exc.headers or {})
         headers.setdefault("Retry-After", str(max(int(headers.get("RateLimit-Reset", "60")), 1)))
-        detail = f"{headers['Retry-After']}초 후 다시 시도해 주세요 (retry in {headers['Retry-After']} s)"
-        return problem(429, RateLimited.code, RateLimited.title, detail, headers=headers)
+        return _problem_in(
+            locale,
+            429,
+            "rate_limited",
+            "title.rate_limited",
+            "rate_limited.retry_in",
+            headers=headers,
+            seconds=headers["Retry-After"],
+        )
     if status < 500:
         errors = _field_errors(exc.extra)
         detail = str(exc.detail)
         if not errors:
             errors = [{"field": "body", "message": detail}]
-        return problem(400, ValidationFailed.code, ValidationFailed.title, detail, errors=errors)
-    log.error("HTTP %s: %s", status, exc.detail)
-    return problem(status, "internal_error", HTTPStatus(status).phrase, "서버 오류 (Server error)")
+        return _answer(
+            locale,
+            400,
+            "validation_error",
+            translate("title.validation_error", locale),
+            translate("validation_error.detail", locale, detail=detail),
+            errors=errors,
+        )
+    log.error("HTTP %s: %s", status, exc.detail, exc_info=exc)
+    return _problem_in(locale, 500, "internal_error", "title.internal_error", "internal_error.detail")
 
 
-def database_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    locale = request_locale(request)
     if isinstance(exc, IntegrityError):
-        # The schema's constraints are the last line of defence; a service that lets one of them fire
-        # still answers with a conflict rather than a 500.
-        log.warning("integrity error reached the edge: %s", exc.orig)
-        return problem(409, Conflict.code, Conflict.title, "요청이 다른 변경과 충돌했습니다 (Conflicting change)")
+        # The services map the constraints they expect to break (by name) to their own refusals; one
+        # that reaches the edge is a guard the service did not anticipate. Nothing was written.
+        log.error("integrity error reached the edge: %s", exc.orig)
+        return _problem_in(locale, 409, "conflict", "title.conflict", "conflict.concurrent_change")
+    if isinstance(exc, DataError | OverflowError):
+        # A value the database cannot hold (an id past its integer range, a NUL character): bad input.
+        log.info("value refused by the database: %s", exc)
+        return _answer(
+            locale,
+            400,
+            "validation_error",
+            translate("title.validation_error", locale),
+            translate("validation_error.out_of_range", locale),
+            errors=[{"field": "body", "message": "a value is out of range or has characters that cannot be stored"}],
+        )
     if isinstance(exc, OperationalError | PoolTimeoutError | DBAPIError | ConnectionError | OSError):
         log.warning("database unavailable: %s", exc)
-        return problem(
-            503,
-            Unavailable.code,
-            Unavailable.title,
-            "데이터베이스 응답 없음 (Database busy or unreachable)",
-            headers={"Retry-After": "1"},
+        return _problem_in(
+            locale, 503, "unavailable", "title.unavailable", "unavailable.database", headers={"Retry-After": "1"}
         )
-    return internal_error_handler(_, exc)
+    return internal_error_handler(request, exc)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
@@ -179,18 +291,15 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
         # connecting. The database is busy or away, not broken by this request: 503, safe to retry.
         return database_error_handler(request, ConnectionError(str(exc)))
     log.exception("unhandled error", exc_info=exc)
-    return problem(
-        500,
-        "internal_error",
-        "서버 오류가 발생했습니다 (Internal server error)",
-        "잠시 후 다시 시도해 주세요 (Please try again later)",
-    )
+    return _problem_in(request_locale(request), 500, "internal_error", "title.internal_error", "internal_error.detail")
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
     IntegrityError: database_error_handler,
+    DataError: database_error_handler,
+    OverflowError: database_error_handler,
     OperationalError: database_error_handler,
     PoolTimeoutError: database_error_handler,
     DBAPIError: database_error_handler,

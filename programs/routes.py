@@ -8,14 +8,11 @@ from typing import Annotated
 from litestar import Controller, get, patch, post
 from litestar.di import Provide
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_role, require_venue_role
 from accounts.models import Role, User
-from accounts.privacy import mask_name
 from core.clock import day_bounds_utc, today_kst
-from core.errors import Forbidden
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from programs.models import ProgramKind
 from programs.schemas import (
@@ -23,11 +20,10 @@ from programs.schemas import (
     ProgramDetail,
     ProgramSummary,
     ProgramUpdate,
-    RosterEntry,
     SessionMove,
     SessionRead,
 )
-from programs.services import ProgramService, session_read
+from programs.services import ProgramService, SessionHooks, session_read
 
 AUTH = {"current_user": Provide(provide_current_user)}
 
@@ -60,9 +56,11 @@ class ProgramController(Controller):
         return await ProgramService(db_session).detail(program_id)
 
     @post(dependencies=AUTH, security=BEARER_SECURITY, operation_id="createProgram", summary="Create (managers)")
-    async def create_program(self, data: ProgramCreate, current_user: User, db_session: AsyncSession) -> ProgramDetail:
+    async def create_program(
+        self, data: ProgramCreate, current_user: User, db_session: AsyncSession, session_hooks: SessionHooks
+    ) -> ProgramDetail:
         require_venue_role(current_user, data.venue_id, Role.MANAGER)
-        service = ProgramService(db_session)
+        service = ProgramService(db_session, session_hooks=session_hooks)
         program = await service.create(data)
         return await service.detail(program.id)
 
@@ -74,9 +72,14 @@ class ProgramController(Controller):
         summary="Edit; a new schedule changes future sessions only (managers)",
     )
     async def update_program(
-        self, program_id: int, data: ProgramUpdate, current_user: User, db_session: AsyncSession
+        self,
+        program_id: int,
+        data: ProgramUpdate,
+        current_user: User,
+        db_session: AsyncSession,
+        session_hooks: SessionHooks,
     ) -> ProgramDetail:
-        service = ProgramService(db_session)
+        service = ProgramService(db_session, session_hooks=session_hooks)
         require_venue_role(current_user, (await service.get(program_id)).venue_id, Role.MANAGER)
         await service.update(program_id, data)
         return await service.detail(program_id)
@@ -90,9 +93,15 @@ class ProgramController(Controller):
         summary="Move a session; its people are told (managers)",
     )
     async def move_session(
-        self, program_id: int, session_id: int, data: SessionMove, current_user: User, db_session: AsyncSession
+        self,
+        program_id: int,
+        session_id: int,
+        data: SessionMove,
+        current_user: User,
+        db_session: AsyncSession,
+        session_hooks: SessionHooks,
     ) -> SessionRead:
-        service = ProgramService(db_session)
+        service = ProgramService(db_session, session_hooks=session_hooks)
         require_venue_role(current_user, (await service.get(program_id)).venue_id, Role.MANAGER)
         session, slot = await service.move_session(program_id, session_id, data)
         return session_read(session, slot)
@@ -106,45 +115,18 @@ class ProgramController(Controller):
         summary="Cancel a session; its bookings are cancelled and their people told (managers)",
     )
     async def cancel_session(
-        self, program_id: int, session_id: int, current_user: User, db_session: AsyncSession
+        self,
+        program_id: int,
+        session_id: int,
+        current_user: User,
+        db_session: AsyncSession,
+        session_hooks: SessionHooks,
     ) -> SessionRead:
-        service = ProgramService(db_session)
+        service = ProgramService(db_session, session_hooks=session_hooks)
         program, session, slot = await service.session_of(program_id, session_id)
         require_venue_role(current_user, program.venue_id, Role.MANAGER)
         await service.cancel_session(program, session, slot)
         return session_read(session, slot)
-
-    @get(
-        "/{program_id:int}/sessions/{session_id:int}/roster",
-        dependencies=AUTH,
-        security=BEARER_SECURITY,
-        operation_id="sessionRoster",
-        summary="Who comes to a session (its instructors, the venue's staff)",
-    )
-    async def roster(
-        self, program_id: int, session_id: int, current_user: User, db_session: AsyncSession
-    ) -> list[RosterEntry]:
-        from booking.models import ACTIVE, Booking  # the roster reads bookings; programmes never change them
-
-        service = ProgramService(db_session)
-        program, _, slot = await service.session_of(program_id, session_id)
-        if not (
-            current_user.can_work_at(program.venue_id, Role.STAFF, Role.MANAGER)
-            or await service.is_instructor(current_user, program_id)
-        ):
-            raise Forbidden("이 세션의 강사나 장소 직원만 볼 수 있습니다 (instructors and venue staff only)")
-        rows = await db_session.execute(
-            select(Booking, User)
-            .join(User, User.id == Booking.user_id)
-            .where(Booking.slot_id == slot.id, Booking.status.in_((*ACTIVE, "checked_out", "no_show")))
-            .order_by(Booking.id)
-        )
-        return [
-            RosterEntry(
-                booking_id=b.id, holder=mask_name(u.name), holder_name=u.name, party_size=b.party_size, status=b.status
-            )
-            for b, u in rows.all()
-        ]
 
 
 class InstructorController(Controller):

@@ -2,13 +2,14 @@
 (future sessions only), moving and cancelling sessions, and finding programmes.
 
 Sessions are slots (origin ``session``) of the programme's space. Changes that touch people's bookings
-(a session moved or cancelled) are passed to ``session_hooks``, which the booking engine fills: this
-package must not import the booking engine (dependencies point venues <- programs <- booking).
+(a session moved or cancelled) are passed to the ``SessionHooks`` the app wires in from the booking
+engine: this package must not import it (dependencies point venues <- programs <- booking).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
@@ -35,7 +36,15 @@ from venues.services import VenueService
 
 SessionChange = Literal["moved", "cancelled"]
 SessionHook = Callable[[AsyncSession, Program, ProgramSession, Slot, SessionChange], Awaitable[None]]
-session_hooks: list[SessionHook] = []
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHooks:
+    """What a moved or cancelled session does to its bookings, wired by the app (``server.wiring``):
+    the booking engine moves or cancels them and tells the people."""
+
+    changed: Sequence[SessionHook] = ()
+
 
 CAMP_CHECK_OUT = time(11, 0)
 
@@ -74,9 +83,19 @@ def summary(program: Program, next_session_at: datetime | None = None) -> Progra
 
 
 class ProgramService:
-    def __init__(self, session: AsyncSession, *, now: datetime | None = None) -> None:
+    def __init__(
+        self, session: AsyncSession, *, now: datetime | None = None, session_hooks: SessionHooks | None = None
+    ) -> None:
         self.session = session
         self.now = now or utcnow()
+        self.session_hooks = session_hooks
+
+    async def _changed(self, program: Program, session: ProgramSession, slot: Slot, change: SessionChange) -> None:
+        # Loud rather than silent: a session moved without the booking engine would strand its bookings.
+        if self.session_hooks is None:
+            raise RuntimeError("ProgramService needs session_hooks to change sessions")
+        for hook in self.session_hooks.changed:
+            await hook(self.session, program, session, slot, change)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -348,8 +367,7 @@ class ProgramService:
                 session.status = SessionStatus.MOVED
                 session.sequence += 1
                 await self.session.flush()
-                for hook in session_hooks:
-                    await hook(self.session, program, session, slot, "moved")
+                await self._changed(program, session, slot, "moved")
         await self.session.flush()
         return added, cancelled
 
@@ -482,8 +500,7 @@ class ProgramService:
         session.status = SessionStatus.MOVED
         session.sequence += 1
         await self.session.flush()
-        for hook in session_hooks:
-            await hook(self.session, program, session, slot, "moved")
+        await self._changed(program, session, slot, "moved")
         return session, slot
 
     async def cancel_session(self, program: Program, session: ProgramSession, slot: Slot) -> None:
@@ -495,8 +512,7 @@ class ProgramService:
         slot.status = SlotStatus.CLOSED
         slot.note = f"세션 취소: {program.title}"[:300]
         await self.session.flush()
-        for hook in session_hooks:
-            await hook(self.session, program, session, slot, "cancelled")
+        await self._changed(program, session, slot, "cancelled")
         if program.kind == ProgramKind.CAMP:
             await self.session.execute(
                 delete(StayNight).where(StayNight.program_session_id == session.id, StayNight.booking_id.is_(None))

@@ -24,8 +24,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from accounts.routes import AuthController, MeController, UserAdminController
-from booking.enrolment import on_session_changed
-from booking.jobs import on_closure_added
 from booking.routes import (
     AvailabilityController,
     BookingController,
@@ -39,10 +37,10 @@ from core.database import alchemy_config, create_engine, sqlite_write_intent
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from programs.routes import InstructorController, ProgramController
-from programs.services import session_hooks
 from server.scheduler import build_scheduler
+from server.wiring import provide_closure_hooks, provide_session_hooks
+from venues.directory import provide_venue_directory
 from venues.routes import SpaceController, VenueController, list_districts
-from venues.services import closure_hooks
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +97,6 @@ async def health(state: State) -> Response[dict[str, str]]:
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    if on_closure_added not in closure_hooks:
-        closure_hooks.append(on_closure_added)
-    if on_session_changed not in session_hooks:
-        session_hooks.append(on_session_changed)
     engine = engine or create_engine(settings)
 
     @asynccontextmanager
@@ -167,7 +161,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             ical_feed,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
-        dependencies={"settings": Provide(provide_settings, sync_to_thread=False)},
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "closure_hooks": Provide(provide_closure_hooks, sync_to_thread=False),
+            "session_hooks": Provide(provide_session_hooks, sync_to_thread=False),
+            "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
         openapi_config=openapi,

@@ -149,11 +149,12 @@ def users_create(email: str, password: str, role: str, venues: tuple[str, ...], 
 
     async def work(settings: Settings) -> tuple[int, bool]:
         from accounts.services import AccountService
+        from venues.directory import CatalogueDirectory
 
         engine = create_engine(settings)
         try:
             async with unit_of_work(engine) as session:
-                user, created = await AccountService(session, settings).upsert(
+                user, created = await AccountService(session, settings, CatalogueDirectory(session)).upsert(
                     email, password, role, list(venues), name=name
                 )
                 return user.id, created

@@ -14,6 +14,7 @@ from accounts.services import AccountService
 from core.settings import Settings
 from server.demo_data import demo_accounts, demo_venues
 from server.demo_programs import load_demo_programs
+from venues.directory import CatalogueDirectory
 from venues.models import OpeningHours, Space, Venue
 from venues.services import parse_hhmm
 from venues.slots import extend_horizon
@@ -82,7 +83,7 @@ async def load_demo(session: AsyncSession, settings: Settings) -> DemoResult:
         )
     await session.flush()
 
-    accounts = AccountService(session, settings)
+    accounts = AccountService(session, settings, CatalogueDirectory(session))
     slugs = [v["slug"] for v in demo_venues()]
     made = []
     for account in demo_accounts(slugs):

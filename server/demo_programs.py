@@ -17,6 +17,7 @@ from core.clock import kst, today_kst, utcnow
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
+from server.wiring import SESSION_HOOKS
 from venues.models import Space, Venue
 
 
@@ -136,7 +137,7 @@ async def load_demo_programs(session: AsyncSession, *, now: datetime | None = No
             continue
         spaces = {s.slug: s.id for s in (await session.scalars(select(Space).where(Space.venue_id == venue.id))).all()}
         first_start = _first_start(spec, today)
-        await ProgramService(session, now=now).create(
+        await ProgramService(session, now=now, session_hooks=SESSION_HOOKS).create(
             ProgramCreate(
                 venue_id=venue.id,
                 space_id=spaces[spec.space],

@@ -33,7 +33,7 @@ from venues.schemas import (
     VenueSummary,
     VenueUpdate,
 )
-from venues.services import VenueService, closure_read, venue_detail
+from venues.services import ClosureHooks, VenueService, closure_read, venue_detail
 
 AUTH = {"current_user": Provide(provide_current_user)}
 Query100 = Annotated[str | None, Parameter(max_length=100)]
@@ -145,10 +145,17 @@ class VenueController(Controller):
         summary="Close a venue or space for dates (its managers, admin)",
     )
     async def create_closure(
-        self, venue_id: int, data: ClosureCreate, current_user: User, db_session: AsyncSession
+        self,
+        venue_id: int,
+        data: ClosureCreate,
+        current_user: User,
+        db_session: AsyncSession,
+        closure_hooks: ClosureHooks,
     ) -> ClosureRead:
         require_venue_role(current_user, venue_id, Role.MANAGER)
-        closure = await VenueService(db_session).add_closure(venue_id, data, created_by_id=current_user.id)
+        closure = await VenueService(db_session, closure_hooks=closure_hooks).add_closure(
+            venue_id, data, created_by_id=current_user.id
+        )
         return closure_read(closure)
 
     @delete(
@@ -159,10 +166,10 @@ class VenueController(Controller):
         summary="Remove a closure (its managers, admin)",
     )
     async def delete_closure(
-        self, venue_id: int, closure_id: int, current_user: User, db_session: AsyncSession
+        self, venue_id: int, closure_id: int, current_user: User, db_session: AsyncSession, closure_hooks: ClosureHooks
     ) -> None:
         require_venue_role(current_user, venue_id, Role.MANAGER)
-        await VenueService(db_session).delete_closure(venue_id, closure_id)
+        await VenueService(db_session, closure_hooks=closure_hooks).delete_closure(venue_id, closure_id)
 
     @get(
         "/{venue_id:int}/team",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 import msgspec
@@ -36,10 +37,17 @@ from venues.schemas import (
 
 MAX_DAYS_RANGE = 366
 
-# Called after a closure is added, inside the same transaction: the booking engine registers a hook that
-# cancels the bookings the closure hits (venues must not import booking; dependencies point the other way).
 ClosureHook = Callable[[AsyncSession, Closure], Awaitable[None]]
-closure_hooks: list[ClosureHook] = []
+
+
+@dataclass(frozen=True, slots=True)
+class ClosureHooks:
+    """What closures do to the rest of the system, wired by the app (``server.wiring``): the booking
+    engine cancels the bookings a new closure hits and reopens what a removed one had closed. Called
+    inside the same transaction; venues must not import booking (dependencies point the other way)."""
+
+    added: Sequence[ClosureHook] = ()
+    removed: Sequence[ClosureHook] = ()
 
 
 def hhmm(value: time) -> str:
@@ -161,8 +169,16 @@ def _check_space_shape(shape: str, capacity: int, max_party: int, slot_minutes: 
 
 
 class VenueService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, *, closure_hooks: ClosureHooks | None = None) -> None:
         self.session = session
+        self.closure_hooks = closure_hooks
+
+    def _hooks(self) -> ClosureHooks:
+        # Loud rather than silent: a closure changed without the booking engine would leave its
+        # bookings standing.
+        if self.closure_hooks is None:
+            raise RuntimeError("VenueService needs closure_hooks to change closures")
+        return self.closure_hooks
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -390,9 +406,10 @@ class VenueService:
             reason_en=data.reason_en.strip(),
             created_by_id=created_by_id,
         )
+        hooks = self._hooks()
         self.session.add(closure)
         await self.session.flush()
-        for hook in closure_hooks:
+        for hook in hooks.added:
             await hook(self.session, closure)
         return closure
 
@@ -411,5 +428,8 @@ class VenueService:
         closure = await self.session.get(Closure, closure_id)
         if closure is None or closure.venue_id != venue_id:
             raise NotFound(f"휴관 {closure_id} 없음 (no closure {closure_id} at venue {venue_id})")
+        hooks = self._hooks()
         await self.session.delete(closure)
         await self.session.flush()
+        for hook in hooks.removed:
+            await hook(self.session, closure)

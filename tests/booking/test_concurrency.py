@@ -106,4 +106,4 @@ async def test_one_citizen_retrying_with_an_idempotency_key_gets_the_first_answe
     other = await make_slot(space, start=in_days(4))
     reused = await client.post("/api/bookings", json={"slot_id": other.id}, headers=headers)
     assert reused.status_code == 409
-    assert reused.json()["code"] == "conflict"
+    assert reused.json()["code"] == "idempotency_mismatch"

@@ -24,6 +24,7 @@ from booking.schemas import BookingCreate
 from booking.services import BookingService
 from core.clock import kst
 from core.database import unit_of_work
+from server.wiring import CLOSURE_HOOKS
 from tests.booking.conftest import slot_state
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue
 from venues.models import Slot
@@ -227,13 +228,8 @@ async def test_a_closure_cancels_the_bookings_it_hits_and_tells_each_person(
     queued_b = await book(db, b, now, slot_id=hit.id)
     kept_c = await book(db, c, now, slot_id=spared.id)
     async with unit_of_work(db.engine) as session:
-        from booking.jobs import on_closure_added
-        from venues.services import closure_hooks
-
-        if on_closure_added not in closure_hooks:
-            closure_hooks.append(on_closure_added)
         data = ClosureCreate(start_date=DAY, end_date=DAY, reason="누수 보수 공사", reason_en="Leak repairs")
-        await VenueService(session).add_closure(venue.id, data, created_by_id=None)
+        await VenueService(session, closure_hooks=CLOSURE_HOOKS).add_closure(venue.id, data, created_by_id=None)
     assert await status_of(db, booked_a.id) == "cancelled"
     assert await status_of(db, queued_b.id) == "cancelled"
     assert await status_of(db, kept_c.id) == "confirmed"

@@ -13,6 +13,7 @@ from core.database import unit_of_work
 from programs.models import Program
 from programs.schemas import ProgramCreate
 from programs.services import ProgramService
+from server.wiring import SESSION_HOOKS
 from tests.conftest import Database
 
 MakeProgram = Callable[..., Awaitable[Program]]
@@ -37,6 +38,6 @@ def make_program(db: Database) -> MakeProgram:
         }
         fields.update(overrides)
         async with unit_of_work(db.engine) as session:
-            return await ProgramService(session, now=now).create(ProgramCreate(**fields))
+            return await ProgramService(session, now=now, session_hooks=SESSION_HOOKS).create(ProgramCreate(**fields))
 
     return make

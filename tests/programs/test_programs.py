@@ -18,21 +18,14 @@ from core.clock import KST, kst
 from core.database import unit_of_work
 from programs.models import ProgramSession
 from programs.schemas import ProgramUpdate, SessionMove
-from programs.services import ProgramService, session_hooks
+from programs.services import ProgramService
+from server.wiring import CLOSURE_HOOKS, SESSION_HOOKS
 from tests.booking.conftest import slot_state
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue
 from tests.programs.conftest import MakeProgram
 from venues.models import Slot
 from venues.schemas import ClosureCreate
 from venues.services import VenueService
-
-
-@pytest.fixture(autouse=True)
-def _hooks() -> None:
-    from booking.enrolment import on_session_changed
-
-    if on_session_changed not in session_hooks:
-        session_hooks.append(on_session_changed)
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -52,7 +45,7 @@ async def test_rrule_expansion_skips_seollal_2027_and_a_closure(
     space = await make_space(venue)
     async with unit_of_work(db.engine) as session:
         closure = ClosureCreate(start_date=date(2027, 2, 11), end_date=date(2027, 2, 11), reason="소독")
-        await VenueService(session).add_closure(venue.id, closure, created_by_id=None)
+        await VenueService(session, closure_hooks=CLOSURE_HOOKS).add_closure(venue.id, closure, created_by_id=None)
     now = at(date(2027, 1, 20), 9)
     program = await make_program(
         venue.id,
@@ -281,7 +274,7 @@ async def test_editing_the_rule_changes_future_sessions_only(
     future_booking = await _book(db, citizen, created, sessions[4][1].id)  # 30 March
     edited_at = at(date(2027, 3, 17), 9)  # after two sessions have taken place
     async with unit_of_work(db.engine) as session:
-        await ProgramService(session, now=edited_at).update(
+        await ProgramService(session, now=edited_at, session_hooks=SESSION_HOOKS).update(
             program.id, ProgramUpdate(rrule="FREQ=WEEKLY;BYDAY=TH;COUNT=6", first_start=at(date(2027, 3, 4), 15))
         )
     after = await session_days(db, program.id)
@@ -308,7 +301,7 @@ async def test_moving_a_session_moves_its_bookings_and_tells_them(
     citizen = await make_user()
     booking = await _book(db, citizen, now, slot.id)
     async with unit_of_work(db.engine) as session:
-        moved, moved_slot = await ProgramService(session, now=now).move_session(
+        moved, moved_slot = await ProgramService(session, now=now, session_hooks=SESSION_HOOKS).move_session(
             program.id, first.id, SessionMove(start=at(date(2027, 3, 10), 15), end=at(date(2027, 3, 10), 17))
         )
     assert moved.status == "moved"

@@ -99,7 +99,7 @@ async def test_courses_are_enrolled_whole_and_lotteries_by_application(
     ).json()
     citizen = await make_user()
     first_slot = course["sessions"][0]["slot_id"]
-    assert_problem(await book(client, citizen.headers, slot_id=first_slot), 409, "conflict")
+    assert_problem(await book(client, citizen.headers, slot_id=first_slot), 409, "invalid_transition")
     enrolled = await client.post(f"/api/programs/{course['id']}/enrol", json={"party_size": 1}, headers=citizen.headers)
     assert enrolled.status_code == 201, enrolled.text
     assert len(enrolled.json()["bookings"]) == len([s for s in course["sessions"] if s["status"] == "scheduled"])

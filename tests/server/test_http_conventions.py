@@ -103,16 +103,26 @@ async def test_interactive_docs_are_served(client: Client) -> None:
     assert "text/html" in response.headers["content-type"]
 
 
-async def test_problem_titles_are_korean_first_with_english(
+async def test_problems_are_korean_or_english_by_accept_language(
     client: Client, make_venue: MakeVenue, make_user: MakeUser
 ) -> None:
     venue = await make_venue()
     citizen = await make_user()
-    body = assert_problem(
-        await client.patch(f"/api/venues/{venue.id}", json={}, headers=citizen.headers), 403, "forbidden"
+    url = f"/api/venues/{venue.id}"
+    korean = assert_problem(await client.patch(url, json={}, headers=citizen.headers), 403, "forbidden")
+    assert korean["title"] == "권한이 없습니다"
+    english = assert_problem(
+        await client.patch(url, json={}, headers={**citizen.headers, "Accept-Language": "en-GB,en;q=0.9"}),
+        403,
+        "forbidden",
     )
-    assert body["title"].startswith("권한")
-    assert "(Not allowed)" in body["title"]
+    assert english["title"] == "Not allowed"
+    # The first language we have, by q-value; Korean for languages we do not have.
+    ranked = await client.get("/api/venues/987654", headers={"Accept-Language": "fr;q=1, en;q=0.5, ko;q=0.8"})
+    assert ranked.json()["title"] == "찾을 수 없습니다"
+    assert ranked.headers["content-language"] == "ko"
+    french = await client.get("/api/venues/987654", headers={"Accept-Language": "fr"})
+    assert (french.json()["title"], french.headers["content-language"]) == ("찾을 수 없습니다", "ko")
 
 
 def test_access_logs_hide_feed_secrets() -> None:
@@ -133,7 +143,11 @@ def test_driver_errors_that_escape_unwrapped_are_503_not_500() -> None:
 
     from core.errors import internal_error_handler
 
-    response = internal_error_handler(None, TooManyConnectionsError("sorry, too many clients already"))  # type: ignore[arg-type]
+    class Request:  # what the handler reads of a request: its headers and cookies
+        headers: dict[str, str] = {}
+        cookies: dict[str, str] = {}
+
+    response = internal_error_handler(Request(), TooManyConnectionsError("sorry, too many clients already"))  # type: ignore[arg-type]
     assert response.status_code == 503
     assert response.content["code"] == "unavailable"
     assert response.headers["Retry-After"] == "1"
