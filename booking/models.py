@@ -66,6 +66,11 @@ class Booking(IdentityAuditBase):
             "'cancelled', 'no_show', 'expired')",
             name="status_valid",
         ),
+        # A booking is a citizen's, or a walk-in guest's named at the door: never someone else's account.
+        CheckConstraint(
+            "user_id IS NOT NULL OR (walk_in AND guest_name IS NOT NULL)",
+            name="holder_or_guest",
+        ),
         # One active booking per citizen per slot, whatever the races (already_booked).
         Index(
             "uq_booking_active_user_slot",
@@ -81,7 +86,8 @@ class Booking(IdentityAuditBase):
         Index("ix_booking_status_start", "status", "starts_at"),
     )
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # The citizen holding the booking; none for a walk-in guest, who is known by name only.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     venue_id: Mapped[int] = mapped_column(ForeignKey("venue.id", ondelete="CASCADE"))
     space_id: Mapped[int] = mapped_column(ForeignKey("space.id", ondelete="CASCADE"))
     slot_id: Mapped[int | None] = mapped_column(ForeignKey("slot.id", ondelete="CASCADE"))
@@ -100,6 +106,8 @@ class Booking(IdentityAuditBase):
     # Bumped on every change of time or status (calendar feeds use it as SEQUENCE).
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     walk_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    guest_name: Mapped[str | None] = mapped_column(String(100))
+    guest_phone: Mapped[str | None] = mapped_column(String(40))
     # The QR code's generation: reissuing the code bumps it, and codes of older generations are refused.
     qr_version: Mapped[int] = mapped_column(Integer, default=0)
     # How many of the party came through the door (a booking for 4 may check in with 3).

@@ -7,20 +7,22 @@ instead of a hung request.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.base import orm_registry
-from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 metadata = orm_registry.metadata
 
@@ -96,27 +98,55 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
     )
 
 
-def alchemy_config(engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
-    """advanced-alchemy's Litestar plugin config: one session and one transaction per request."""
-    return SQLAlchemyAsyncConfig(
-        engine_instance=engine,
-        session_config=AsyncSessionConfig(expire_on_commit=False, autoflush=False),
-        before_send_handler="autocommit",
-        create_all=False,
-    )
+FollowUp = Callable[[AsyncEngine], Awaitable[object]]
+_FOLLOW_UPS = "seoulrun.follow_ups"
+
+
+def after_commit(session: AsyncSession, work: FollowUp) -> None:
+    """Work to do once this session's transaction has committed, each piece in a transaction of its own:
+    a place freed by a cancellation offered to the next in line, for instance. Two reasons it waits:
+    locks are taken in one order (citizen, then slot), which a second citizen inside the first one's
+    transaction would break; and what committed must stand even if the follow-up fails (a scheduled job
+    sweeps up after a failed follow-up)."""
+    pending: list[FollowUp] = session.info.setdefault(_FOLLOW_UPS, [])
+    if work not in pending:
+        pending.append(work)
+
+
+async def _run_follow_ups(session: AsyncSession, engine: AsyncEngine) -> None:
+    for work in session.info.pop(_FOLLOW_UPS, []):
+        try:
+            await work(engine)
+        except Exception:  # what committed stands; the sweeping job retries
+            log.exception("follow-up %r failed after commit", work)
+
+
+def _maker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
 @asynccontextmanager
 async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
-    """A session whose transaction commits when the block ends cleanly and rolls back otherwise."""
-    maker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-    async with maker() as session:
+    """A session whose transaction commits when the block ends cleanly and rolls back otherwise; the
+    follow-ups registered with ``after_commit`` run once it has committed."""
+    async with _maker(engine)() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
+            session.info.pop(_FOLLOW_UPS, None)
             await session.rollback()
             raise
+        await _run_follow_ups(session, engine)
+
+
+async def request_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """One request, one unit of work: a Litestar dependency with ``yield``, so that the commit happens after
+    the handler has built its answer and before the answer is sent. A commit that fails becomes an error
+    answer (503, safe to retry) instead of a success whose data was lost. A session that never ran a
+    query never took a connection."""
+    async with unit_of_work(engine) as session:
+        yield session
 
 
 async def insert_ignoring_conflicts(

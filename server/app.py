@@ -17,11 +17,10 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
-from litestar.plugins.sqlalchemy import SQLAlchemyPlugin
 from litestar.response import Response
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.routes import AuthController, MeController, UserAdminController
 from booking.routes import (
@@ -33,7 +32,7 @@ from booking.routes import (
 )
 from calendar_feeds.routes import FeedController, ical_feed
 from checkin.routes import BookingCodeController, CheckinController
-from core.database import alchemy_config, create_engine, sqlite_write_intent
+from core.database import create_engine, request_session, sqlite_write_intent
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from programs.routes import InstructorController, ProgramController
@@ -113,6 +112,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     def provide_settings() -> Settings:
         return settings
 
+    async def provide_db_session() -> AsyncIterator[AsyncSession]:
+        async for session in request_session(engine):
+            yield session
+
     openapi = OpenAPIConfig(
         title="서울런 4050 Venues API",
         version="0.1.0",
@@ -160,9 +163,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             FeedController,
             ical_feed,
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
             "closure_hooks": Provide(provide_closure_hooks, sync_to_thread=False),
             "session_hooks": Provide(provide_session_hooks, sync_to_thread=False),
             "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),

@@ -203,6 +203,10 @@ class Slot(IdentityAuditBase):
     note: Mapped[str] = mapped_column(String(300), default="")
     # Bumped on every change of time or status (calendar feeds use it as SEQUENCE).
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # The closure that closed this slot (so that removing the closure reopens it).
+    closure_id: Mapped[int | None] = mapped_column(ForeignKey("closure.id", ondelete="SET NULL"), index=True)
+    # A generated slot blocked because a programme session or a one-off slot took its time: that slot.
+    held_by_id: Mapped[int | None] = mapped_column(ForeignKey("slot.id", ondelete="SET NULL"), index=True)
 
     @property
     def remaining(self) -> int:
