@@ -8,13 +8,16 @@ from typing import Annotated
 from litestar import Controller, Response, get, post
 from litestar.di import Provide
 from litestar.params import HeaderParameter, Parameter, QueryParameter
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_venue_role
 from accounts.models import Role, User
-from booking.enrolment import EnrolmentService, application_read, draw_read
-from booking.models import BookingStatus, Notice
+from booking.courses import Courses
+from booking.lottery import Lottery, application_read, draw_read
+from booking.models import BookingStatus
+from booking.notices import mark_read, notices_of
+from booking.operations import require_staff
+from booking.reads import slot_read
 from booking.roster import session_roster
 from booking.schemas import (
     Availability,
@@ -29,10 +32,10 @@ from booking.schemas import (
     StaffBookingRead,
     VenueAvailability,
 )
-from booking.services import BookingService, require_staff, slot_read
-from core.clock import to_kst, today_kst
+from booking.services import BookingService
+from core.clock import today_kst, utcnow
 from core.errors import NotFound, ValidationFailed
-from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page, count
+from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
 from venues.models import SlotStatus
@@ -121,7 +124,7 @@ class BookingController(Controller):
     )
     async def history(self, booking_id: int, current_user: User, db_session: AsyncSession) -> list[BookingEventRead]:
         service = BookingService(db_session)
-        return await service.history(await service.visible(current_user, booking_id))
+        return await service.history_of(await service.visible(current_user, booking_id))
 
 
 class MyBookingsController(Controller):
@@ -152,26 +155,7 @@ class MyBookingsController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[NoticeRead]:
-        query = select(Notice).where(Notice.user_id == current_user.id)
-        if unread:
-            query = query.where(Notice.read_at.is_(None))
-        total = await count(db_session, query)
-        rows = (await db_session.scalars(query.order_by(Notice.id.desc()).limit(limit).offset(offset))).all()
-        items = [
-            NoticeRead(
-                id=n.id,
-                kind=n.kind,
-                title=n.title,
-                title_en=n.title_en,
-                body=n.body,
-                body_en=n.body_en,
-                booking_id=n.booking_id,
-                created_at=to_kst(n.created_at),
-                read_at=to_kst(n.read_at) if n.read_at else None,
-            )
-            for n in rows
-        ]
-        return Page(items=items, total=total, limit=limit, offset=offset)
+        return await notices_of(db_session, current_user, unread=unread, limit=limit, offset=offset)
 
     @post(
         "/notices/{notice_id:int}/read",
@@ -180,19 +164,7 @@ class MyBookingsController(Controller):
         summary="Mark a notice read",
     )
     async def read_notice(self, notice_id: int, current_user: User, db_session: AsyncSession) -> None:
-        from core.clock import utcnow
-
-        result = await db_session.execute(
-            update(Notice)
-            .where(Notice.id == notice_id, Notice.user_id == current_user.id, Notice.read_at.is_(None))
-            .values(read_at=utcnow())
-        )
-        if result.rowcount == 0:  # type: ignore[attr-defined]
-            exists = await db_session.scalar(
-                select(Notice.id).where(Notice.id == notice_id, Notice.user_id == current_user.id)
-            )
-            if exists is None:
-                raise NotFound(f"알림 {notice_id} 없음 (no notice {notice_id})")
+        await mark_read(db_session, current_user, notice_id, utcnow())
 
 
 class AvailabilityController(Controller):
@@ -275,10 +247,7 @@ class VenueOperationsController(Controller):
 
     @staticmethod
     async def _set(slot_id: int, status: SlotStatus, note: str, user: User, session: AsyncSession) -> SlotRead:
-        service = BookingService(session)
-        slot = await service.get_slot(slot_id)
-        require_staff(user, slot.venue_id)
-        return slot_read(await service.set_slot_status(slot_id, status, note), with_space=True)
+        return slot_read(await BookingService(session).set_slot_status(user, slot_id, status, note), with_space=True)
 
 
 class EnrolmentController(Controller):
@@ -297,8 +266,8 @@ class EnrolmentController(Controller):
     async def enrol(
         self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
     ) -> EnrolmentRead:
-        service = EnrolmentService(db_session)
-        bookings = await service.enrol(current_user, program_id, data.party_size)
+        service = BookingService(db_session)
+        bookings = await Courses(db_session, service.now).enrol(current_user, program_id, data.party_size)
         return EnrolmentRead(bookings=await service.reads(bookings))
 
     @post(
@@ -311,7 +280,8 @@ class EnrolmentController(Controller):
     async def apply(
         self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
     ) -> ApplicationRead:
-        return application_read(await EnrolmentService(db_session).apply(current_user, program_id, data.party_size))
+        lottery = Lottery(db_session, utcnow())
+        return application_read(await lottery.apply(current_user, program_id, data.party_size))
 
     @get(
         "/{program_id:int}/applications/mine",
@@ -321,7 +291,7 @@ class EnrolmentController(Controller):
         summary="My application and, after the draw, its outcome",
     )
     async def my_application(self, program_id: int, current_user: User, db_session: AsyncSession) -> ApplicationRead:
-        return application_read(await EnrolmentService(db_session).my_application(current_user, program_id))
+        return application_read(await Lottery(db_session, utcnow()).mine(current_user, program_id))
 
     @get(
         "/{program_id:int}/sessions/{session_id:int}/roster",

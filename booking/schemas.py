@@ -54,6 +54,7 @@ class BookingRead(msgspec.Struct):
     checked_in_at: datetime | None
     created_at: datetime
     waitlist_position: int | None = None
+    walk_in: bool = False
 
 
 class EnrolmentRead(msgspec.Struct):

@@ -14,6 +14,7 @@ from accounts.deps import BEARER_SECURITY, provide_current_user
 from accounts.models import User
 from booking.schemas import BookingRead
 from checkin import qr
+from checkin.offline import Offline
 from checkin.schemas import Manifest, ScanRequest, ScanResult, SyncRequest, SyncResult, WalkInCreate
 from checkin.services import CheckinService
 from core.clock import today_kst
@@ -64,14 +65,14 @@ class BookingCodeController(Controller):
         self, booking_id: int, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> BookingRead:
         service = CheckinService(db_session, settings)
-        return await service.read(await service.check_out(current_user, booking_id))
+        return await service.bookings.read(await service.check_out(current_user, booking_id))
 
     @post("/undo-check-in", status_code=200, operation_id="undoCheckIn", summary="Undo a mistaken check-in (staff)")
     async def undo_check_in(
         self, booking_id: int, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> BookingRead:
         service = CheckinService(db_session, settings)
-        return await service.read(await service.undo_check_in(current_user, booking_id))
+        return await service.bookings.read(await service.undo_check_in(current_user, booking_id))
 
 
 class CheckinController(Controller):
@@ -101,13 +102,14 @@ class CheckinController(Controller):
         settings: Settings,
         day: Annotated[date | None, QueryParameter(name="date", description="Seoul date (default today)")] = None,
     ) -> Manifest:
-        return await CheckinService(db_session, settings).manifest(current_user, venue_id, day or today_kst())
+        return await Offline(CheckinService(db_session, settings)).manifest(current_user, venue_id, day or today_kst())
 
     @post("/sync", status_code=200, operation_id="checkinSync", summary="Apply scans made offline (idempotent)")
     async def sync(
         self, data: SyncRequest, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> SyncResult:
-        return await CheckinService(db_session, settings).sync(current_user, data.venue_id, data.device_id, data.scans)
+        offline = Offline(CheckinService(db_session, settings))
+        return await offline.sync(current_user, data.venue_id, data.device_id, data.scans)
 
     @post(
         "/venues/{venue_id:int}/walk-ins",
@@ -118,4 +120,4 @@ class CheckinController(Controller):
         self, venue_id: int, data: WalkInCreate, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> BookingRead:
         service = CheckinService(db_session, settings)
-        return await service.read(await service.walk_in(current_user, venue_id, data))
+        return await service.bookings.read(await service.walk_in(current_user, venue_id, data))

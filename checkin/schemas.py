@@ -70,6 +70,8 @@ class OfflineScan(msgspec.Struct, forbid_unknown_fields=True):
     booking_id: int
     scanned_at: datetime
     arrived: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
+    # The text read from the QR code: needed to overturn a no-show, checked against the booking if given.
+    payload: Annotated[str, msgspec.Meta(max_length=512)] | None = None
 
 
 class SyncRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -81,7 +83,10 @@ class SyncRequest(msgspec.Struct, forbid_unknown_fields=True):
 class SyncItem(msgspec.Struct):
     booking_id: int
     scanned_at: datetime
-    result: str  # checked_in | duplicate | already_synced | cancelled | not_found | wrong_venue | too_late
+    # checked_in | duplicate | already_synced | cancelled | not_found | wrong_venue | too_early | too_late
+    # | future (scanned after now) | stale (older than the sync limit) | invalid | needs_code (a no-show
+    # is overturned only by a scan that carries the booking's code)
+    result: str
 
 
 class SyncResult(msgspec.Struct):
@@ -91,9 +96,9 @@ class SyncResult(msgspec.Struct):
 
 
 class WalkInCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A guest at the door, named: a walk-in is never booked in anyone's account."""
+
     slot_id: int
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
     party_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 1
-    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    birth_year: Annotated[int, msgspec.Meta(ge=1900, le=2100)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40, pattern=r"^\+?[0-9][0-9 -]{5,38}$")] | None = None

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import event
+from sqlalchemy import UniqueConstraint, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -102,19 +103,18 @@ FollowUp = Callable[[AsyncEngine], Awaitable[object]]
 _FOLLOW_UPS = "seoulrun.follow_ups"
 
 
-def after_commit(session: AsyncSession, work: FollowUp) -> None:
+def after_commit(session: AsyncSession, work: FollowUp, *, key: object = None) -> None:
     """Work to do once this session's transaction has committed, each piece in a transaction of its own:
     a place freed by a cancellation offered to the next in line, for instance. Two reasons it waits:
     locks are taken in one order (citizen, then slot), which a second citizen inside the first one's
     transaction would break; and what committed must stand even if the follow-up fails (a scheduled job
     sweeps up after a failed follow-up)."""
-    pending: list[FollowUp] = session.info.setdefault(_FOLLOW_UPS, [])
-    if work not in pending:
-        pending.append(work)
+    pending: dict[object, FollowUp] = session.info.setdefault(_FOLLOW_UPS, {})
+    pending.setdefault(work if key is None else key, work)
 
 
 async def _run_follow_ups(session: AsyncSession, engine: AsyncEngine) -> None:
-    for work in session.info.pop(_FOLLOW_UPS, []):
+    for work in session.info.pop(_FOLLOW_UPS, {}).values():
         try:
             await work(engine)
         except Exception:  # what committed stands; the sweeping job retries
@@ -166,3 +166,33 @@ async def insert_ignoring_conflicts(
         result = await session.execute(statement, rows[start : start + batch])
         inserted += max(int(getattr(result, "rowcount", 0) or 0), 0)
     return inserted
+
+
+def constraint_of(exc: IntegrityError) -> str | None:
+    """The name of the constraint an INSERT or UPDATE broke, on PostgreSQL and on SQLite, so that a
+    service maps each one to its own answer (never one blanket refusal for every constraint).
+
+    PostgreSQL names it; SQLite names CHECK constraints but reports unique ones by their columns
+    (``UNIQUE constraint failed: stay_night.space_id, stay_night.night``), which are matched here to the
+    unique constraint or index of that table in the metadata."""
+    cause = getattr(exc.orig, "__cause__", None)
+    name = getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
+    if name:
+        return str(name)
+    message = str(exc.orig)
+    if "CHECK constraint failed:" in message:
+        return message.split("CHECK constraint failed:", 1)[1].strip().split()[0]
+    if "UNIQUE constraint failed:" in message:
+        columns = [c.strip() for c in message.split("UNIQUE constraint failed:", 1)[1].split(",")]
+        table_name = columns[0].split(".")[0]
+        wanted = {c.split(".", 1)[1] for c in columns if "." in c}
+        table = metadata.tables.get(table_name)
+        if table is None:
+            return None
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint) and {c.name for c in constraint.columns} == wanted:
+                return str(constraint.name)
+        for index in table.indexes:
+            if index.unique and {c.name for c in index.columns} == wanted:
+                return str(index.name)
+    return None

@@ -53,6 +53,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     # Logins and registrations per client address and minute, per server process (password guessing).
     auth_rate_per_minute: int = 20
+    # How old a scan made offline may be when it is synced (older ones are refused as stale).
+    offline_sync_max_hours: int = 48
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -69,6 +71,7 @@ class Settings:
             argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
             argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
             auth_rate_per_minute=int(_env("AUTH_RATE_PER_MINUTE", "20")),
+            offline_sync_max_hours=int(_env("OFFLINE_SYNC_MAX_HOURS", "48")),
         )
 
     @property

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 import msgspec
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
@@ -31,7 +31,8 @@ from programs.models import (
 )
 from programs.schedule import occurrences
 from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, ProgramUpdate, SessionMove, SessionRead
-from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
+from venues import places
+from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
 from venues.services import VenueService
 
 SessionChange = Literal["moved", "cancelled"]
@@ -350,43 +351,27 @@ class ProgramService:
             session, slot = by_occurrence[occurrence]
             if after is not None and slot.starts_at <= after:
                 continue
-            if session.status == SessionStatus.CANCELLED:
+            if session.status == SessionStatus.CANCELLED and slot.closure_id is None:
                 # The rule gives this occurrence again: reopen it (its old bookings stay cancelled).
                 session.status = SessionStatus.SCHEDULED
                 session.sequence += 1
                 slot.sequence += 1
                 slot.status = SlotStatus.OPEN
+                await self.session.flush()
+                await self._claim_time(program, slot)
                 if program.kind == ProgramKind.CAMP:
                     await self._hold_rooms(program, session)
                 added += 1
             starts_at, ends_at, _, _ = self._times(program, occurrence)
             if session.status == SessionStatus.SCHEDULED and (slot.starts_at, slot.ends_at) != (starts_at, ends_at):
                 # A new length: the same occurrence, at new times.
-                slot.starts_at, slot.ends_at = starts_at, ends_at
-                slot.sequence += 1
-                session.status = SessionStatus.MOVED
-                session.sequence += 1
-                await self.session.flush()
-                await self._changed(program, session, slot, "moved")
+                await self._move(program, session, slot, starts_at, ends_at)
         await self.session.flush()
         return added, cancelled
 
     async def _add_session(self, program: Program, occurrence: datetime) -> ProgramSession:
         starts_at, ends_at, check_in, check_out = self._times(program, occurrence)
         capacity = len(program.rooms) if program.kind == ProgramKind.CAMP else program.capacity
-        # The session takes the space: generated practice slots overlapping it close for new bookings.
-        await self.session.execute(
-            update(Slot)
-            .where(
-                Slot.space_id == program.space_id,
-                Slot.origin == SlotOrigin.GENERATED,
-                Slot.starts_at < ends_at,
-                Slot.ends_at > starts_at,
-                Slot.status == SlotStatus.OPEN,
-            )
-            .values(status=SlotStatus.BLOCKED, note=f"프로그램: {program.title}"[:300])
-            .execution_options(synchronize_session=False)
-        )
         slot = Slot(
             space_id=program.space_id,
             venue_id=program.venue_id,
@@ -400,6 +385,7 @@ class ProgramService:
         )
         self.session.add(slot)
         await self.session.flush()
+        await self._claim_time(program, slot)
         session = ProgramSession(
             program_id=program.id,
             slot_id=slot.id,
@@ -414,28 +400,73 @@ class ProgramService:
             await self._hold_rooms(program, session)
         return session
 
+    def _overlapping_generated(self, program: Program, starts_at: datetime, ends_at: datetime) -> ColumnElement[bool]:
+        return and_(
+            Slot.space_id == program.space_id,
+            Slot.origin == SlotOrigin.GENERATED,
+            Slot.starts_at < ends_at,
+            Slot.ends_at > starts_at,
+        )
+
+    async def _claim_time(self, program: Program, slot: Slot) -> None:
+        """A session takes its space for its time: the generated practice slots then close for new
+        bookings, held by the session. Refused when one of them already holds bookings: a room for 20
+        would otherwise hold the session's 20 and the practice slot's people at once."""
+        other = await self.session.scalar(
+            select(Slot.starts_at).where(
+                Slot.space_id == program.space_id,
+                Slot.id != slot.id,
+                Slot.origin != SlotOrigin.GENERATED,
+                Slot.status == SlotStatus.OPEN,
+                Slot.starts_at < slot.ends_at,
+                Slot.ends_at > slot.starts_at,
+            )
+        )
+        if other is not None:  # another session or a one-off slot has the room then
+            raise Conflict("conflict.space_taken_then", starts_at=to_kst(other))
+        overlapping = self._overlapping_generated(program, slot.starts_at, slot.ends_at)
+        await self.session.execute(
+            update(Slot)
+            .where(overlapping, Slot.status == SlotStatus.OPEN, Slot.taken == 0)
+            .values(status=SlotStatus.BLOCKED, held_by_id=slot.id, note=program.title[:300], sequence=Slot.sequence + 1)
+            .execution_options(synchronize_session=False)
+        )
+        # Checked after the UPDATE, which waited for any booking of those slots that was being made.
+        busy = (
+            await self.session.execute(
+                select(Slot.starts_at, Slot.taken).where(overlapping, Slot.taken > 0).order_by(Slot.starts_at).limit(1)
+            )
+        ).first()
+        if busy is not None:
+            raise Conflict("conflict.space_booked_then", starts_at=to_kst(busy[0]), people=int(busy[1]))
+
+    async def _release_time(self, slot: Slot) -> None:
+        """The generated slots a session (or its old time) held open again, except on closed days."""
+        held = (await self.session.scalars(select(Slot).where(Slot.held_by_id == slot.id))).all()
+        if not held:
+            return
+        venue = await VenueService(self.session).get(slot.venue_id)
+        days = sorted({to_kst(h.starts_at).date() for h in held})
+        open_days = {
+            d.date: d.open
+            for d in await VenueService(self.session).day_statuses(venue, days[0], days[-1], space_id=slot.space_id)
+        }
+        for generated in held:
+            generated.held_by_id = None
+            if generated.status == SlotStatus.BLOCKED and open_days.get(to_kst(generated.starts_at).date(), False):
+                generated.status = SlotStatus.OPEN
+                generated.note = ""
+                generated.sequence += 1
+        await self.session.flush()
+
     async def _hold_rooms(self, program: Program, session: ProgramSession) -> None:
         assert session.check_in is not None
         assert session.check_out is not None
         nights = [session.check_in + timedelta(days=n) for n in range((session.check_out - session.check_in).days)]
-        taken = (
-            await self.session.execute(
-                select(StayNight.space_id, StayNight.night).where(
-                    StayNight.space_id.in_(program.rooms), StayNight.night.in_(nights)
-                )
-            )
-        ).all()
-        if taken:
-            room, night = taken[0]
-            raise Conflict(
-                f"객실 {room} 의 {night} 밤은 이미 예약되어 있습니다 (room {room} is taken on the night of {night})"
-            )
-        self.session.add_all(
-            StayNight(space_id=room, night=night, program_session_id=session.id)
-            for room in program.rooms
-            for night in nights
-        )
-        await self.session.flush()
+        clash = await places.hold_for_camp(self.session, session.id, program.rooms, nights)
+        if clash is not None:
+            room, night = clash
+            raise Conflict("conflict.room_night_taken", room=room, night=night.isoformat())
 
     # --- editing ---------------------------------------------------------------------------------
 
@@ -495,13 +526,22 @@ class ProgramService:
             raise Conflict("캠프 세션은 옮길 수 없습니다: 취소 후 새로 만드세요 (cancel and recreate a camp session)")
         if slot.starts_at <= self.now:
             raise Conflict("이미 시작된 세션입니다 (the session has started)")
-        slot.starts_at, slot.ends_at = start, end
+        await self._move(program, session, slot, start, end)
+        return session, slot
+
+    async def _move(
+        self, program: Program, session: ProgramSession, slot: Slot, starts_at: datetime, ends_at: datetime
+    ) -> None:
+        """A session at new times: the practice slots of its old time open again, those of its new time
+        are taken (or the move is refused when they hold bookings), and its people are told."""
+        await self._release_time(slot)
+        slot.starts_at, slot.ends_at = starts_at, ends_at
         slot.sequence += 1
         session.status = SessionStatus.MOVED
         session.sequence += 1
         await self.session.flush()
+        await self._claim_time(program, slot)
         await self._changed(program, session, slot, "moved")
-        return session, slot
 
     async def cancel_session(self, program: Program, session: ProgramSession, slot: Slot) -> None:
         if session.status == SessionStatus.CANCELLED:
@@ -510,13 +550,35 @@ class ProgramService:
         session.sequence += 1
         slot.sequence += 1
         slot.status = SlotStatus.CLOSED
-        slot.note = f"세션 취소: {program.title}"[:300]
+        slot.note = ""
         await self.session.flush()
+        await self._release_time(slot)
         await self._changed(program, session, slot, "cancelled")
         if program.kind == ProgramKind.CAMP:
-            await self.session.execute(
-                delete(StayNight).where(StayNight.program_session_id == session.id, StayNight.booking_id.is_(None))
-            )
+            await places.release_camp(self.session, session.id)
+
+    async def close_sessions(self, slot_ids: Sequence[int]) -> None:
+        """Sessions on days a closure closed are cancelled (the closure cancels their bookings and tells
+        the people); a course then goes on without them. ``reopen_sessions`` undoes it."""
+        if not slot_ids:
+            return
+        await self.session.execute(
+            update(ProgramSession)
+            .where(ProgramSession.slot_id.in_(slot_ids), ProgramSession.status != SessionStatus.CANCELLED)
+            .values(status=SessionStatus.CANCELLED, sequence=ProgramSession.sequence + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def reopen_sessions(self, slot_ids: Sequence[int]) -> None:
+        """The sessions of slots a removed closure reopened are scheduled again."""
+        if not slot_ids:
+            return
+        await self.session.execute(
+            update(ProgramSession)
+            .where(ProgramSession.slot_id.in_(slot_ids), ProgramSession.status == SessionStatus.CANCELLED)
+            .values(status=SessionStatus.SCHEDULED, sequence=ProgramSession.sequence + 1)
+            .execution_options(synchronize_session=False)
+        )
 
     async def instructor_sessions(
         self, user: User, *, start: datetime, end: datetime

@@ -107,7 +107,7 @@ DEMO_PROGRAMS: tuple[DemoProgram, ...] = (
     ),
     DemoProgram(
         "vitality-town", "main-hall", "가족 캠프 (추첨)", "Family camp (lottery)",
-        "camp", 16, "FREQ=MONTHLY;BYDAY=+2SA;COUNT=2", 20, time(15), 20 * 60,
+        "camp", 16, "FREQ=MONTHLY;BYDAY=+2SU;COUNT=2", 20, time(15), 20 * 60,
         "가족이 함께하는 1박2일, 객실당 4명까지.", "One night for families, up to four per room.",
         max_party=4, allocation="lottery", enrolment="course", closes_in_days=8,
         rooms=("family-room-1", "family-room-2", "family-room-3"), nights=1,

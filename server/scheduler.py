@@ -55,6 +55,7 @@ def job_specs() -> list[JobSpec]:
         JobSpec("expire-offers", booking_jobs.expire_offers, IntervalTrigger(minutes=1)),
         JobSpec("mark-no-shows", booking_jobs.mark_no_shows, IntervalTrigger(minutes=5)),
         JobSpec("draw-lotteries", booking_jobs.draw_lotteries, IntervalTrigger(minutes=1)),
+        JobSpec("promote-waitlists", booking_jobs.promote_waitlists, IntervalTrigger(minutes=2)),
     ]
 
 

@@ -4,12 +4,12 @@ command line and the tests take them from here; nothing else registers hooks."""
 
 from __future__ import annotations
 
-from booking.enrolment import on_session_changed
-from booking.jobs import on_closure_added
+from booking.closures import on_closure_added, on_closure_removed
+from booking.sessions import on_session_changed
 from programs.services import SessionHooks
 from venues.services import ClosureHooks
 
-CLOSURE_HOOKS = ClosureHooks(added=(on_closure_added,))
+CLOSURE_HOOKS = ClosureHooks(added=(on_closure_added,), removed=(on_closure_removed,))
 SESSION_HOOKS = SessionHooks(changed=(on_session_changed,))
 
 

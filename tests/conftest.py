@@ -31,6 +31,8 @@ from core.settings import Settings
 from server.app import create_app
 from venues.models import OpeningHours, Slot, SlotStatus, Space, Venue
 
+pytest_plugins = ["tests.checkin.door"]
+
 POSTGRES_URL = os.environ.get("SEOULRUN_TEST_POSTGRES_URL", "")
 POSTGRES_REQUIRED = os.environ.get("SEOULRUN_TEST_POSTGRES_REQUIRED", "") == "1"
 BACKENDS = ["sqlite", "postgres"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, time
 
 import msgspec
 from sqlalchemy import Select, func, or_, select, update
@@ -17,8 +17,9 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import Page, count
 from core.validation import check_date_range
 from venues import districts
+from venues.days import closures_between, day_statuses
 from venues.models import Closure, OpeningHours, Slot, SlotOrigin, Space, SpaceShape, Venue, VenueKind
-from venues.opening import ClosureSpan, DayStatus, day_status, weekly_hours
+from venues.opening import DayStatus
 from venues.rules import effective_rules, override_to_json, parse_override
 from venues.schemas import (
     ClosureCreate,
@@ -34,6 +35,7 @@ from venues.schemas import (
     VenueSummary,
     VenueUpdate,
 )
+from venues.slots import generate_slots
 
 MAX_DAYS_RANGE = 366
 
@@ -236,28 +238,7 @@ class VenueService:
         self, venue: Venue, start: date, end: date, *, space_id: int | None = None
     ) -> list[DayStatus]:
         """Open or closed, with hours or the reason, for each Seoul date from ``start`` to ``end``."""
-        hours_rows = (
-            await self.session.execute(
-                select(OpeningHours.weekday, OpeningHours.opens, OpeningHours.closes).where(
-                    OpeningHours.venue_id == venue.id
-                )
-            )
-        ).all()
-        hours = weekly_hours((w, o, c) for w, o, c in hours_rows)
-        closures = [
-            ClosureSpan(c.start_date, c.end_date, c.reason, c.reason_en, c.space_id)
-            for c in await self.closures_between(venue.id, start, end)
-        ]
-        return [
-            day_status(
-                start + timedelta(days=n),
-                hours,
-                closures,
-                opens_on_holidays=venue.opens_on_holidays,
-                space_id=space_id,
-            )
-            for n in range((end - start).days + 1)
-        ]
+        return await day_statuses(self.session, venue, start, end, space_id=space_id)
 
     async def days(self, venue_id: int, start: date, end: date, space_id: int | None = None) -> list[DayRead]:
         check_date_range(start, end, MAX_DAYS_RANGE)
@@ -277,13 +258,7 @@ class VenueService:
         ]
 
     async def closures_between(self, venue_id: int, start: date, end: date) -> Sequence[Closure]:
-        return (
-            await self.session.scalars(
-                select(Closure)
-                .where(Closure.venue_id == venue_id, Closure.start_date <= end, Closure.end_date >= start)
-                .order_by(Closure.start_date, Closure.id)
-            )
-        ).all()
+        return await closures_between(self.session, venue_id, start, end)
 
     # --- editing ---------------------------------------------------------------------------------
 
@@ -429,7 +404,9 @@ class VenueService:
         if closure is None or closure.venue_id != venue_id:
             raise NotFound(f"휴관 {closure_id} 없음 (no closure {closure_id} at venue {venue_id})")
         hooks = self._hooks()
+        for hook in hooks.removed:  # before the row goes: they find what it closed by its id
+            await hook(self.session, closure)
         await self.session.delete(closure)
         await self.session.flush()
-        for hook in hooks.removed:
-            await hook(self.session, closure)
+        # Days the closure kept free of slots get them now (generation is idempotent).
+        await generate_slots(self.session, start=closure.start_date, end=closure.end_date, venue_ids=[venue_id])

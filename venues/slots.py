@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import kst, today_kst, utcnow
 from core.database import insert_ignoring_conflicts
+from venues.days import day_statuses
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
 from venues.opening import DayStatus
-from venues.services import VenueService
 
 HORIZON_DAYS = 42  # beyond the widest booking window of the kind defaults (30 days for the town)
 
@@ -61,7 +61,6 @@ async def generate_slots(
     by_venue: dict[int, list[Space]] = {}
     for space in spaces:
         by_venue.setdefault(space.venue_id, []).append(space)
-    service = VenueService(session)
     # Sessions and one-off slots own their time: no generated slot is made over them.
     lower, upper = kst(start, time(0)), kst(end + timedelta(days=1), time(0))
     taken_times: dict[int, list[tuple[datetime, datetime]]] = {}
@@ -82,7 +81,7 @@ async def generate_slots(
             continue
         for space in venue_spaces:
             assert space.slot_minutes is not None
-            for status in await service.day_statuses(venue, start, end, space_id=space.id):
+            for status in await day_statuses(session, venue, start, end, space_id=space.id):
                 if not status.open:
                     continue
                 for slot_start, slot_end in slots_of_day(status, space.slot_minutes):

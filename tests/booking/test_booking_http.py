@@ -128,7 +128,7 @@ async def test_booking_window_and_closed_slots(
     blocked = await make_slot(space, start=in_days(3), status="blocked", note="강사 사정")
     citizen = await make_user()
     problem = assert_problem(await book(client, citizen.headers, slot_id=too_far.id), 409, "window_closed")
-    assert "10:00 KST" in problem["detail"]
+    assert problem["opens_at"].endswith("T10:00:00+09:00")
     assert_problem(await book(client, citizen.headers, slot_id=too_soon.id), 409, "window_closed")
     assert_problem(await book(client, citizen.headers, slot_id=past.id), 409, "window_closed")
     assert_problem(await book(client, citizen.headers, slot_id=blocked.id), 409, "closed")

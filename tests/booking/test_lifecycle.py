@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from booking import jobs
 from booking.errors import (
     Closed,
     OfferExpired,
@@ -22,7 +23,7 @@ from booking.errors import (
 from booking.models import Booking, BookingEvent, Notice
 from booking.schemas import BookingCreate
 from booking.services import BookingService
-from core.clock import kst
+from core.clock import KST, kst
 from core.database import unit_of_work
 from server.wiring import CLOSURE_HOOKS
 from tests.booking.conftest import slot_state
@@ -76,7 +77,7 @@ async def test_window_opens_at_ten_kst_exactly(
     with pytest.raises(WindowClosed) as refused:
         await book(db, citizen, opens - timedelta(seconds=1), slot_id=slot.id)
     assert refused.value.code == "window_closed"
-    assert "2027-03-31 10:00 KST" in refused.value.detail
+    assert refused.value.params["opens_at"] == datetime(2027, 3, 31, 10, tzinfo=KST)
     booking = await book(db, citizen, opens, slot_id=slot.id)
     assert booking.status == "confirmed"
     other = await make_user()
@@ -166,12 +167,10 @@ async def test_offers_expire_and_pass_to_the_next_in_line(
     assert await status_of(db, wait1.id) == "offered"
     assert await slot_state(db, slot.id) == (1, 1)  # the offered place is held for them
 
-    async with unit_of_work(db.engine) as session:
-        assert await BookingService(session, now=now + timedelta(hours=23)).expire_offers() == 0
-    async with unit_of_work(db.engine) as session:
-        assert await BookingService(session, now=now + timedelta(hours=25)).expire_offers() == 1
-    async with unit_of_work(db.engine) as session:  # a second run, or a second process, changes nothing
-        assert await BookingService(session, now=now + timedelta(hours=25)).expire_offers() == 0
+    assert await jobs.expire_offers(db.engine, db.settings, now + timedelta(hours=23)) == 0
+    assert await jobs.expire_offers(db.engine, db.settings, now + timedelta(hours=25)) == 1
+    # A second run, or a second process, changes nothing.
+    assert await jobs.expire_offers(db.engine, db.settings, now + timedelta(hours=25)) == 0
     assert await status_of(db, wait1.id) == "expired"
     assert await status_of(db, wait2.id) == "offered"
     with pytest.raises(OfferExpired):
@@ -198,18 +197,15 @@ async def test_third_no_show_in_ninety_days_suspends_booking(
         slot = await make_slot(space, start=at(day, 14))
         bookings.append(await book(db, citizen, at(day, 9) - timedelta(days=1), slot_id=slot.id))
     # Within the grace period nothing happens; after it, the booking is a no-show (and the job is idempotent).
-    async with unit_of_work(db.engine) as session:
-        assert await BookingService(session, now=at(DAY, 14, 10)).mark_no_shows() == 0
+    assert await jobs.mark_no_shows(db.engine, db.settings, at(DAY, 14, 10)) == 0
     for day in days:
-        async with unit_of_work(db.engine) as session:
-            assert await BookingService(session, now=at(day, 14, 16)).mark_no_shows() == 1
-        async with unit_of_work(db.engine) as session:
-            assert await BookingService(session, now=at(day, 14, 16)).mark_no_shows() == 0
+        assert await jobs.mark_no_shows(db.engine, db.settings, at(day, 14, 16)) == 1
+        assert await jobs.mark_no_shows(db.engine, db.settings, at(day, 14, 16)) == 0
     assert [await status_of(db, b.id) for b in bookings] == ["no_show"] * 3
     next_slot = await make_slot(space, start=at(days[-1] + timedelta(days=3), 14))
     with pytest.raises(Suspended) as refused:
         await book(db, citizen, at(days[-1] + timedelta(days=2), 10), slot_id=next_slot.id)
-    assert "until" in refused.value.detail
+    assert refused.value.params["suspended_until"] > at(days[-1] + timedelta(days=2), 10)
     # Thirty days after the third no-show, booking works again.
     later_slot = await make_slot(space, start=at(days[-1] + timedelta(days=35), 14))
     assert (await book(db, citizen, at(days[-1] + timedelta(days=33), 10), slot_id=later_slot.id)).status == "confirmed"

@@ -9,16 +9,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 import zxingcpp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from PIL import Image
 from sqlalchemy import update
 
 from accounts.models import User
+from booking import jobs
 from booking.models import Booking
-from booking.schemas import BookingCreate
-from booking.services import BookingService
 from checkin import tokens
 from checkin.keys import key_ring, rotate
 from checkin.models import CheckinKey
@@ -26,52 +24,9 @@ from core.clock import KST, utcnow
 from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client
-from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue
+from tests.checkin.door import Door, code_of
+from tests.conftest import Database, MakeUser, MakeVenue
 from venues.models import Space, Venue
-
-
-class Door:
-    """A venue with a lab, its staff, and a way to book a citizen into a slot starting at a given time."""
-
-    def __init__(self, db: Database, venue: Venue, space: Space, staff: Account, make_slot: MakeSlot) -> None:
-        self.db, self.venue, self.space, self.staff, self.make_slot = db, venue, space, staff, make_slot
-
-    async def booking(self, citizen: Account, starts_in: timedelta, party_size: int = 1, **slot: Any) -> Booking:
-        start = utcnow().replace(microsecond=0) + starts_in
-        made = await self.make_slot(self.space, start=start, **slot)
-        async with unit_of_work(self.db.engine) as session:
-            user = await session.get(User, citizen.id)
-            assert user is not None
-            # Booked the day before, when the window was open.
-            service = BookingService(session, now=start - timedelta(days=1))
-            answer, _ = await service.book(user, BookingCreate(slot_id=made.id, party_size=party_size))
-            booking = await session.get(Booking, answer.id)
-            assert booking is not None
-            return booking
-
-    async def scan(self, client: Client, payload: str, **extra: Any) -> dict[str, Any]:
-        body = {"payload": payload, "venue_id": self.venue.id, **extra}
-        response = await client.post("/api/checkin/scan", json=body, headers=self.staff.headers)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
-
-
-@pytest.fixture
-async def door(
-    db: Database, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser, make_slot: MakeSlot
-) -> Door:
-    venue = await make_venue()
-    space = await make_space(venue, capacity=20, max_party=4)
-    staff = await make_user(role="staff", venues=[venue])
-    return Door(db, venue, space, staff, make_slot)
-
-
-async def code_of(client: Client, citizen: Account, booking_id: int) -> str:
-    response = await client.get(f"/api/bookings/{booking_id}/qr", headers=citizen.headers)
-    assert response.status_code == 200, response.text
-    payload: str = response.json()["payload"]
-    return payload
 
 
 async def test_a_qr_png_decodes_with_a_standard_decoder_and_checks_in_once(
@@ -333,23 +288,22 @@ async def test_an_offline_batch_synced_twice_applies_once(
 async def test_a_synced_scan_overturns_a_no_show(client: Client, db: Database, door: Door, make_user: MakeUser) -> None:
     citizen = await make_user()
     booking = await door.booking(citizen, timedelta(minutes=-20))
-    async with unit_of_work(db.engine) as session:
-        assert await BookingService(session).mark_no_shows() == 1
+    assert await jobs.mark_no_shows(db.engine, db.settings) == 1
     assert (await client.get(f"/api/bookings/{booking.id}", headers=citizen.headers)).json()["status"] == "no_show"
     scanned_at = (booking.starts_at - timedelta(minutes=5)).isoformat()
+    code = await code_of(client, citizen, booking.id)
     synced = await client.post(
         "/api/checkin/sync",
         json={
             "venue_id": door.venue.id,
             "device_id": "door-2",
-            "scans": [{"booking_id": booking.id, "scanned_at": scanned_at}],
+            "scans": [{"booking_id": booking.id, "scanned_at": scanned_at, "payload": code}],
         },
         headers=door.staff.headers,
     )
     assert [i["result"] for i in synced.json()["items"]] == ["checked_in"]
     assert (await client.get(f"/api/bookings/{booking.id}", headers=citizen.headers)).json()["status"] == "checked_in"
-    async with unit_of_work(db.engine) as session:
-        assert await BookingService(session).mark_no_shows() == 0
+    assert await jobs.mark_no_shows(db.engine, db.settings) == 0
 
 
 async def test_check_out_undo_and_walk_ins(client: Client, db: Database, door: Door, make_user: MakeUser) -> None:

@@ -9,8 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from accounts.models import User
-from booking.enrolment import EnrolmentService, draw_order
+from booking import jobs
+from booking.courses import Courses
 from booking.errors import NotEligible, SoldOut
+from booking.lottery import Lottery, draw_order
 from booking.models import Booking, Notice
 from booking.schemas import BookingCreate
 from booking.services import BookingService
@@ -117,7 +119,7 @@ async def test_a_whole_course_takes_every_session_or_none(
         user = await session.get(User, citizen.id)
         assert user is not None
         with pytest.raises(SoldOut):
-            await EnrolmentService(session, now=now).enrol(user, program.id, 1)
+            await Courses(session, now).enrol(user, program.id, 1)
     # The unit of work around the refusal committed, and still nothing was taken: no partial enrolment.
     for _, slot in sessions:
         assert (await slot_state(db, slot.id))[1] == 0
@@ -129,7 +131,7 @@ async def test_a_whole_course_takes_every_session_or_none(
     async with unit_of_work(db.engine) as session:
         user = await session.get(User, citizen.id)
         assert user is not None
-        bookings = await EnrolmentService(session, now=now).enrol(user, program.id, 1)
+        bookings = await Courses(session, now).enrol(user, program.id, 1)
     assert len(bookings) == 4
     assert {b.status for b in bookings} == {"confirmed"}
     for _, slot in sessions:
@@ -159,15 +161,13 @@ async def test_lottery_draw_is_reproducible_from_its_seed_and_runs_once(
         async with unit_of_work(db.engine) as session:
             user = await session.get(User, account.id)
             assert user is not None
-            application_ids.append((await EnrolmentService(session, now=now).apply(user, program.id, 1)).id)
+            application_ids.append((await Lottery(session, now).apply(user, program.id, 1)).id)
     drawn_at = at(date(2027, 3, 5), 18, 1)
+    assert await jobs.draw_lotteries(db.engine, db.settings, drawn_at - timedelta(hours=1)) == 0  # still open
+    assert await jobs.draw_lotteries(db.engine, db.settings, drawn_at) == 1
+    assert await jobs.draw_lotteries(db.engine, db.settings, drawn_at) == 0  # never twice
     async with unit_of_work(db.engine) as session:
-        assert await EnrolmentService(session, now=drawn_at - timedelta(hours=1)).draw_due() == 0  # still open
-    async with unit_of_work(db.engine) as session:
-        assert await EnrolmentService(session, now=drawn_at).draw_due() == 1
-    async with unit_of_work(db.engine) as session:
-        assert await EnrolmentService(session, now=drawn_at).draw_due() == 0  # never twice
-        assert await EnrolmentService(session, now=drawn_at).draw(program.id) is False
+        assert await Lottery(session, drawn_at).draw(program.id) is False
         drawn = await ProgramService(session).get(program.id)
     assert drawn.draw_seed is not None
     assert drawn.draw_result is not None

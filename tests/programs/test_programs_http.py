@@ -106,14 +106,20 @@ async def test_courses_are_enrolled_whole_and_lotteries_by_application(
     again = await client.post(f"/api/programs/{course['id']}/enrol", json={"party_size": 1}, headers=citizen.headers)
     assert_problem(again, 409, "already_booked")
 
+    # The same room cannot hold a second programme at the course's times.
+    clash = programme(venue.id, space.id, allocation="lottery", enrolment="course", min_age=None, title="추첨반")
+    assert_problem(await client.post("/api/programs", json=clash, headers=admin.headers), 409, "conflict")
+    other_room = await make_space(venue, capacity=20)
     lottery = (
-        await client.post(
-            "/api/programs",
-            json=programme(venue.id, space.id, allocation="lottery", enrolment="course", min_age=None, title="추첨반"),
-            headers=admin.headers,
-        )
+        await client.post("/api/programs", json={**clash, "space_id": other_room.id}, headers=admin.headers)
     ).json()
     assert_problem(await client.get(f"/api/programs/{lottery['id']}/draw"), 404, "not_found")
+    # An application meets the citizen's rules as a booking would: not at the time of their course.
+    overlapping = await client.post(
+        f"/api/programs/{lottery['id']}/applications", json={"party_size": 1}, headers=citizen.headers
+    )
+    assert_problem(overlapping, 409, "overlap")
+    citizen = await make_user()
     applied = await client.post(
         f"/api/programs/{lottery['id']}/applications", json={"party_size": 1}, headers=citizen.headers
     )
@@ -130,7 +136,7 @@ async def test_courses_are_enrolled_whole_and_lotteries_by_application(
             "/api/programs",
             json=programme(
                 venue.id,
-                space.id,
+                (await make_space(venue, capacity=20)).id,
                 allocation="lottery",
                 min_age=None,
                 title="마감반",
@@ -172,8 +178,8 @@ async def test_invalid_programmes_are_refused(
 async def test_a_published_draw_and_a_family_camp_through_http(
     client: Client, db: Any, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser
 ) -> None:
-    from booking.enrolment import EnrolmentService, draw_order
-    from core.database import unit_of_work
+    from booking import jobs
+    from booking.lottery import draw_order
 
     town = await make_venue(
         kind="vitality_town", opens_on_holidays=True, hours=[(d, "09:00", "21:00") for d in range(7)]
@@ -218,8 +224,7 @@ async def test_a_published_draw_and_a_family_camp_through_http(
             f"/api/programs/{program['id']}/applications", json={"party_size": 4}, headers=family.headers
         )
         assert applied.status_code == 201, applied.text
-    async with unit_of_work(db.engine) as session_:
-        assert await EnrolmentService(session_, now=now + timedelta(days=4)).draw_due() == 1
+    assert await jobs.draw_lotteries(db.engine, db.settings, now + timedelta(days=4)) == 1
     draw = await client.get(f"/api/programs/{program['id']}/draw")
     assert draw.status_code == 200, draw.text
     result = draw.json()

@@ -1,0 +1,247 @@
+"""The rules a citizen's request meets before it may take a place: the registration window, a
+programme's publication, age band and way in, suspension, the weekly quota, the citizen's own other
+bookings, and the largest party. Which of them a way in runs is ``booking.ways.RULES``.
+
+These checks give clear answers; they are not the guard of the places (``venues.places`` is). They run
+with the citizen's account row locked (``booking.locks``), so one citizen's requests at the same moment
+cannot both pass the quota or the overlap check.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from booking.errors import (
+    AlreadyBooked,
+    Closed,
+    InvalidTransition,
+    NotEligible,
+    Overlap,
+    QuotaExceeded,
+    Suspended,
+    WindowClosed,
+)
+from booking.models import ACTIVE, TAKING, Booking, BookingStatus
+from booking.placement import Placement
+from booking.ways import RULES, Way
+from core.clock import day_bounds_utc, kst, to_kst
+from core.errors import ValidationFailed, field_error
+from programs.models import Allocation, Enrolment, Program, ProgramSession, SessionStatus
+from venues.models import Slot, SlotStatus, Venue
+from venues.rules import booking_window
+
+# Statuses that use up the weekly quota: places held or used, and no-shows (not the waitlist).
+QUOTA_STATUSES = (*TAKING, BookingStatus.CHECKED_OUT, BookingStatus.NO_SHOW)
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One place asked for: where, and from when to when."""
+
+    placement: Placement
+    starts_at: datetime
+    ends_at: datetime
+    first_day: date
+
+    @classmethod
+    def slot(cls, placement: Placement) -> Wanted:
+        assert placement.slot is not None
+        slot = placement.slot
+        return cls(placement, slot.starts_at, slot.ends_at, to_kst(slot.starts_at).date())
+
+    @classmethod
+    def stay(cls, placement: Placement, check_in: date, check_out: date) -> Wanted:
+        rules = placement.rules
+        return cls(placement, kst(check_in, rules.stay_check_in), kst(check_out, rules.stay_check_out), check_in)
+
+
+def week_of(instant: datetime) -> tuple[date, datetime, datetime]:
+    """The Seoul week (Monday to Sunday) an instant falls in: its Monday, and its bounds in UTC."""
+    local = to_kst(instant)
+    monday = local.date() - timedelta(days=local.weekday())
+    start, _ = day_bounds_utc(monday)
+    return monday, start, start + timedelta(days=7)
+
+
+class Eligibility:
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session = session
+        self.now = now
+
+    async def check(
+        self,
+        way: Way,
+        citizen: User | None,
+        wanted: Sequence[Wanted],
+        party_size: int,
+        *,
+        exclude_booking_id: int | None = None,
+    ) -> None:
+        """Raise the first rule of ``way`` that ``wanted`` breaks; ``exclude_booking_id`` is the
+        citizen's own booking being moved up (a promotion), which must not count against itself."""
+        rules = RULES[way]
+        for item in wanted:
+            self.open(item.placement)
+            program = item.placement.program
+            if rules.direct and program is not None:
+                self.programme_way(program)
+            if rules.party:
+                self.party(item.placement, party_size)
+        if rules.window:
+            await self.window(wanted)
+        if citizen is None:
+            return  # a walk-in guest: the rules below are about a citizen's own record
+        if rules.eligibility:
+            for program in {
+                id(i.placement.program): i.placement.program for i in wanted if i.placement.program
+            }.values():
+                await self.eligible(citizen, program)
+        if rules.suspension:
+            self.suspension(citizen)
+        if rules.overlap:
+            await self.overlap(citizen.id, wanted, exclude_booking_id)
+        if rules.quota:
+            await self.quota(citizen.id, wanted, exclude_booking_id)
+
+    # --- the place itself ------------------------------------------------------------------------
+
+    def open(self, placement: Placement) -> None:
+        if not placement.venue.is_active or not placement.space.is_active:
+            raise Closed("closed.not_taking_bookings")
+        if placement.program_session is not None and placement.program_session.status == SessionStatus.CANCELLED:
+            raise Closed("closed.session_cancelled")
+        slot = placement.slot
+        if slot is not None and slot.status != SlotStatus.OPEN:
+            if slot.note:
+                raise Closed("closed.slot_with_reason", reason=slot.note, slot_status=slot.status)
+            raise Closed("closed.slot", slot_status=slot.status)
+
+    def programme_way(self, program: Program) -> None:
+        if program.enrolment == Enrolment.COURSE:
+            raise InvalidTransition("invalid_transition.course_enrol", program_id=program.id)
+        if program.allocation == Allocation.LOTTERY:
+            raise InvalidTransition("invalid_transition.lottery_apply", program_id=program.id)
+
+    def party(self, placement: Placement, party_size: int) -> None:
+        if party_size > placement.max_party:
+            raise ValidationFailed(
+                "validation.party_too_big",
+                errors=[field_error("party_size", "field.at_most", max=placement.max_party)],
+                max_party=placement.max_party,
+            )
+
+    # --- when -------------------------------------------------------------------------------------
+
+    async def window(self, wanted: Sequence[Wanted]) -> None:
+        first = min(wanted, key=lambda w: w.starts_at)
+        program = first.placement.program
+        if program is not None:
+            if self.now < program.registration_opens_at:
+                raise WindowClosed("window_closed.registration_opens", opens_at=to_kst(program.registration_opens_at))
+            if self.now >= program.registration_closes_at or self.now >= first.starts_at:
+                raise WindowClosed("window_closed.registration_closed")
+            return
+        opens, closes = booking_window(first.placement.rules, first.starts_at, first.first_day)
+        if self.now < opens:
+            raise WindowClosed("window_closed.opens_at", opens_at=to_kst(opens))
+        if self.now >= closes:
+            raise WindowClosed("window_closed.closed_at", closed_at=to_kst(closes))
+
+    # --- who ----------------------------------------------------------------------------------------
+
+    async def eligible(self, citizen: User, program: Program) -> None:
+        """A programme's publication and age band, by birth year at its first session (Korean age
+        counting is not used: the city's 40-64 bands are years of birth against the calendar year)."""
+        if not program.is_published:
+            raise Closed("closed.programme_not_published")
+        if program.min_age is None and program.max_age is None:
+            return
+        if citizen.birth_year is None:
+            raise NotEligible("not_eligible.birth_year_needed")
+        first = await self.session.scalar(
+            select(func.min(Slot.starts_at))
+            .join(ProgramSession, ProgramSession.slot_id == Slot.id)
+            .where(ProgramSession.program_id == program.id)
+        )
+        year = to_kst(first or self.now).year
+        age = year - citizen.birth_year
+        if (program.min_age is not None and age < program.min_age) or (
+            program.max_age is not None and age > program.max_age
+        ):
+            raise NotEligible(
+                "not_eligible.age_band",
+                age=age,
+                year=year,
+                min_age=program.min_age if program.min_age is not None else "",
+                max_age=program.max_age if program.max_age is not None else "",
+            )
+
+    def suspension(self, citizen: User) -> None:
+        if citizen.suspended_until is not None and citizen.suspended_until > self.now:
+            raise Suspended("suspended.until", suspended_until=to_kst(citizen.suspended_until))
+
+    async def overlap(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
+        """The citizen's own active bookings (the waitlist included) at the same time, or for the same slot."""
+        times = or_(*(and_(Booking.starts_at < w.ends_at, Booking.ends_at > w.starts_at) for w in wanted))
+        slot_ids = [w.placement.slot.id for w in wanted if w.placement.slot is not None]
+        query = (
+            select(Booking.id, Booking.slot_id)
+            .where(
+                Booking.user_id == user_id,
+                Booking.status.in_(ACTIVE),
+                or_(times, Booking.slot_id.in_(slot_ids) if slot_ids else false()),
+            )
+            .order_by(Booking.id)
+        )
+        if exclude_booking_id is not None:
+            query = query.where(Booking.id != exclude_booking_id)
+        clash = (await self.session.execute(query)).all()
+        if any(row.slot_id is not None and row.slot_id in slot_ids for row in clash):
+            raise AlreadyBooked("already_booked.slot")
+        if clash:
+            raise Overlap("overlap.booking", booking_id=clash[0].id)
+
+    async def quota(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
+        """At most ``weekly_quota`` bookings per venue kind per Seoul week, counting those asked for now."""
+        weeks: dict[tuple[str, date], list[Wanted]] = defaultdict(list)
+        for item in wanted:
+            weeks[(item.placement.venue.kind, week_of(item.starts_at)[0])].append(item)
+        for (kind, monday), items in sorted(weeks.items()):
+            limit = min(i.placement.rules.weekly_quota for i in items)
+            used = await self.quota_used(user_id, kind, items[0].starts_at, exclude_booking_id=exclude_booking_id)
+            if len(used) + len(items) > limit:
+                raise QuotaExceeded(
+                    "quota_exceeded.week",
+                    weekly_quota=limit,
+                    week_of=monday.isoformat(),
+                    counted=[b.id for b in used],
+                )
+
+    async def quota_used(
+        self, user_id: int, venue_kind: str, instant: datetime, *, exclude_booking_id: int | None = None
+    ) -> list[Booking]:
+        """The bookings that count against a citizen's weekly quota for a venue kind in the week of
+        ``instant``: the one definition, used by the check and by what citizens are shown."""
+        _, start, end = week_of(instant)
+        query = (
+            select(Booking)
+            .join(Venue, Venue.id == Booking.venue_id)
+            .where(
+                Booking.user_id == user_id,
+                Booking.status.in_(QUOTA_STATUSES),
+                Venue.kind == venue_kind,
+                Booking.starts_at >= start,
+                Booking.starts_at < end,
+            )
+            .order_by(Booking.starts_at, Booking.id)
+        )
+        if exclude_booking_id is not None:
+            query = query.where(Booking.id != exclude_booking_id)
+        return list((await self.session.scalars(query)).all())
