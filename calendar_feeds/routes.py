@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.deps import BEARER_SECURITY, provide_current_user
 from accounts.models import User
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
-from calendar_feeds.services import FeedService, http_date, record_fetch, secret_of
+from calendar_feeds.services import FeedService
+from calendar_feeds.subscriptions import record_fetch, secret_of
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.settings import Settings
 
@@ -73,32 +74,21 @@ async def ical_feed(
 ) -> Response[bytes]:
     """The calendar behind a secret url; ``404`` once revoked. ``ETag`` and ``Last-Modified`` are set, and
     ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed."""
-    accept = request.headers.get("accept-encoding", "")
     answer = await FeedService(db_session, settings).fetch(
         secret_of(filename),
         if_none_match=request.headers.get("if-none-match"),
         if_modified_since=request.headers.get("if-modified-since"),
-        accept_gzip=_accepts_gzip(accept),
+        accept_gzip=_accepts_gzip(request.headers.get("accept-encoding", "")),
     )
-    headers = {
-        "ETag": answer.etag,
-        "Last-Modified": http_date(answer.last_modified),
-        # The url is a secret: no shared cache may keep it, no search engine list it, no page leak it.
-        "Cache-Control": "private, max-age=300",
-        "Vary": "Accept-Encoding",
-        "X-Robots-Tag": "noindex, nofollow",
-        "Referrer-Policy": "no-referrer",
-    }
     background = (
         BackgroundTask(record_fetch, state.engine, answer.feed_id, answer.fetched_at) if answer.record_fetch else None
     )
-    if answer.status == 304:
-        return Response(b"", status_code=304, headers=headers, background=background)
-    headers["Content-Disposition"] = f'inline; filename="{answer.filename}"'
-    if answer.gzipped:
-        headers["Content-Encoding"] = "gzip"
     return Response(
-        answer.body, status_code=200, media_type=CALENDAR_MEDIA_TYPE, headers=headers, background=background
+        answer.body,
+        status_code=answer.status,
+        media_type=CALENDAR_MEDIA_TYPE,
+        headers=answer.headers,
+        background=background,
     )
 
 

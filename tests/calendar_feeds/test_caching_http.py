@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from calendar_feeds.cache import render_cache
 from calendar_feeds.models import CalendarFeed
-from calendar_feeds.services import render_cache
 from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, subscribe
