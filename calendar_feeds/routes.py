@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
+from litestar.types import Method
+from litestar.types.internal_types import PathParameterDefinition
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user
@@ -58,9 +61,14 @@ class FeedController(Controller):
         await FeedService(db_session, settings).revoke(current_user, feed_id)
 
 
-@get(
+def _feed_operation_id(handler: HTTPRouteHandler, method: Method, path: list[str | PathParameterDefinition]) -> str:
+    return "calendarFeedHead" if method == HttpMethod.HEAD else "calendarFeed"
+
+
+@route(
     "/ical/{filename:str}",
-    operation_id="calendarFeed",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    operation_id=_feed_operation_id,
     summary="An iCalendar feed (RFC 5545), for calendar apps",
     tags=["calendar feeds"],
     media_type=CALENDAR_MEDIA_TYPE,
@@ -73,7 +81,8 @@ async def ical_feed(
     state: State,
 ) -> Response[bytes]:
     """The calendar behind a secret url; ``404`` once revoked. ``ETag`` and ``Last-Modified`` are set, and
-    ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed."""
+    ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed. ``HEAD``
+    answers as ``GET`` does, ``Content-Length`` included, without the body."""
     answer = await FeedService(db_session, settings).fetch(
         secret_of(filename),
         if_none_match=request.headers.get("if-none-match"),
@@ -83,12 +92,14 @@ async def ical_feed(
     background = (
         BackgroundTask(record_fetch, state.engine, answer.feed_id, answer.fetched_at) if answer.record_fetch else None
     )
+    body, headers = answer.body, answer.headers
+    if request.method == HttpMethod.HEAD:
+        # Calendar apps probe with HEAD before they fetch: the same status and headers, and no body.
+        if answer.status == 200:
+            headers["Content-Length"] = str(len(body))
+        body = b""
     return Response(
-        answer.body,
-        status_code=answer.status,
-        media_type=CALENDAR_MEDIA_TYPE,
-        headers=answer.headers,
-        background=background,
+        body, status_code=answer.status, media_type=CALENDAR_MEDIA_TYPE, headers=headers, background=background
     )
 
 

@@ -213,3 +213,74 @@ async def test_a_revoked_feed_is_not_served_from_the_cache(client: Client, make_
     assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
     assert_problem(await client.get(feed.path), 404, "not_found")
     assert_problem(await client.get(feed.path, headers={"If-None-Match": etag}), 404, "not_found")
+
+
+async def sent_body(client: Client, method: str, path: str) -> tuple[int, bytes]:
+    """The status and the body bytes the app itself sends, below any client or server (both drop the body
+    of a HEAD answer, which would hide one sent anyway)."""
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await client.app(scope, receive, send)  # type: ignore[arg-type]
+    [status] = [m["status"] for m in messages if m["type"] == "http.response.start"]
+    return status, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+async def test_head_answers_like_get_without_a_body(
+    client: Client, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    citizen = await make_user()
+    await book(client, citizen, slot_id=(await add_slot(await make_space())).id)
+    feed = await subscribe(client, citizen, "me")
+    same = (
+        "content-type",
+        "content-length",
+        "content-disposition",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "vary",
+        "x-robots-tag",
+        "referrer-policy",
+    )
+    for accept in ("identity", "gzip"):
+        got = await client.get(feed.path, headers={"Accept-Encoding": accept})
+        head = await client.head(feed.path, headers={"Accept-Encoding": accept})
+        assert head.status_code == 200, head.text
+        assert head.content == b""
+        assert {h: head.headers.get(h) for h in same} == {h: got.headers.get(h) for h in same}, accept
+        assert head.headers.get("content-encoding") == got.headers.get("content-encoding")
+    assert head.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert head.headers["content-encoding"] == "gzip"
+
+    assert await sent_body(client, "HEAD", feed.path) == (200, b"")
+    status, body = await sent_body(client, "GET", feed.path)
+    assert (status, body[:15]) == (200, b"BEGIN:VCALENDAR")
+
+    not_modified = await client.head(feed.path, headers={"If-None-Match": got.headers["etag"]})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == got.headers["etag"]
+
+    assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
+    assert (await client.head(feed.path)).status_code == 404
+    assert (await client.head(f"/ical/{'A' * 43}.ics")).status_code == 404
