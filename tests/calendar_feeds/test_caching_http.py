@@ -14,7 +14,7 @@ from calendar_feeds.cache import render_cache
 from calendar_feeds.models import CalendarFeed
 from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
-from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, subscribe
+from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Feed, fetch, subscribe
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days
 
 
@@ -284,3 +284,42 @@ async def test_head_answers_like_get_without_a_body(
     assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
     assert (await client.head(feed.path)).status_code == 404
     assert (await client.head(f"/ical/{'A' * 43}.ics")).status_code == 404
+
+
+def unfolded(response: Any) -> str:
+    text: str = response.content.decode()
+    return text.replace("\r\n ", "")
+
+
+async def test_renaming_a_venue_space_or_programme_changes_every_feed_that_shows_the_name(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser, add_program: AddProgram
+) -> None:
+    venue = await make_venue(opens_on_holidays=True)
+    space = await make_space(venue)
+    program = await add_program(venue.id, space.id)
+    session = (await client.get(f"/api/programs/{program.id}")).json()["sessions"][0]
+    citizen, manager = await make_user(), await make_user(role="manager", venues=[venue])
+    await book(client, citizen, slot_id=session["slot_id"])
+    feeds = {
+        "venue": await subscribe(client, manager, "venue", venue.id),
+        "space": await subscribe(client, manager, "space", space.id),
+        "program": await subscribe(client, manager, "program", program.id),
+        "me": await subscribe(client, citizen, "me"),
+    }
+    etags = {scope: await etag_of(client, feed) for scope, feed in feeds.items()}
+
+    # Every one of these four feeds shows the session with its venue, address, space and programme.
+    for path, change, shown in (
+        (f"/api/venues/{venue.id}", {"name_en": "Renamed venue"}, "Renamed venue"),
+        (f"/api/venues/{venue.id}", {"address": "서울특별시 강북구 삼양로 99"}, "삼양로 99"),
+        (f"/api/spaces/{space.id}", {"name_en": "Renamed lab"}, "Renamed lab"),
+        (f"/api/programs/{program.id}", {"title_en": "Renamed course"}, "Renamed course"),
+    ):
+        edited = await client.patch(path, json=change, headers=manager.headers)
+        assert edited.status_code == 200, edited.text
+        for scope, feed in feeds.items():
+            response = await client.get(feed.path, headers={"If-None-Match": etags[scope]})
+            assert response.status_code == 200, (change, scope)
+            assert response.headers["etag"] != etags[scope], (change, scope)
+            assert shown in unfolded(response), (change, scope)
+            etags[scope] = response.headers["etag"]
