@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import User
 from booking.models import Booking
 from calendar_feeds.models import FeedScope
 from calendar_feeds.subscriptions import ResolvedFeed
@@ -102,6 +103,12 @@ def version_statement(scope: FeedScope) -> CompoundSelect[Any]:
             .select_from(Program)
             .join(Space, Space.id == Program.space_id)
             .where(Program.id == program),
+            # The roster shows the participants' names (masked): a renamed account must show.
+            select(*part(7, User.updated_at))
+            .select_from(ProgramSession)
+            .join(Booking, Booking.slot_id == ProgramSession.slot_id)
+            .join(User, User.id == Booking.user_id)
+            .where(sessions),
         )
     if scope == FeedScope.SPACE:
         space: BindParameter[int] = bindparam("space", type_=Integer)
@@ -124,6 +131,11 @@ def version_statement(scope: FeedScope) -> CompoundSelect[Any]:
         select(*part(5, Venue.updated_at)).where(Venue.id == venue),
         # A closure closes slots with a Core UPDATE (sequence bumped, updated_at not): its own row dates it.
         select(*part(6, Closure.updated_at)).where(Closure.venue_id == venue),
+        # A stay shows its holder's name (masked): a renamed account must show.
+        select(*part(7, User.updated_at))
+        .select_from(Booking)
+        .join(User, User.id == Booking.user_id)
+        .where(bookings, Booking.check_in.is_not(None), Booking.starts_at < end, Booking.ends_at > start),
     )
 
 
@@ -132,7 +144,8 @@ async def feed_version(session: AsyncSession, resolved: ResolvedFeed, window: Fe
 
     Each part gives (count, latest updated_at, three sums). A change of any shown row moves at least
     one of them: a new or cancelled booking moves a count and a ``sequence`` sum, a place taken moves
-    ``taken``, an edited venue or programme its ``updated_at``. Sums are there because the booking engine
+    ``taken``, an edited venue, space or programme (its name, its address) or a renamed account its
+    ``updated_at``. Sums are there because the booking engine
     changes ``slot.taken`` with guarded Core UPDATEs that do not touch ``updated_at``; a cancelled booking
     always bumps its ``sequence``.
     """

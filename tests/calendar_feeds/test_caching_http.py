@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from calendar_feeds.cache import render_cache
 from calendar_feeds.models import CalendarFeed
+from core.clock import KST
 from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
 from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Feed, fetch, subscribe
@@ -323,3 +324,38 @@ async def test_renaming_a_venue_space_or_programme_changes_every_feed_that_shows
             assert response.headers["etag"] != etags[scope], (change, scope)
             assert shown in unfolded(response), (change, scope)
             etags[scope] = response.headers["etag"]
+
+
+async def test_renaming_a_stay_holder_or_a_participant_changes_the_staff_feeds_that_show_the_name(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser, add_program: AddProgram
+) -> None:
+    town = await make_venue(kind="vitality_town", opens_on_holidays=True)
+    lab = await make_space(town)
+    room = await make_space(town, kind="lodging_room", shape="stay", capacity=4, max_party=4, slot_minutes=None)
+    program = await add_program(town.id, lab.id)
+    session = (await client.get(f"/api/programs/{program.id}")).json()["sessions"][0]
+    citizen = await make_user(name="김민수")
+    await book(client, citizen, slot_id=session["slot_id"])
+    check_in = in_days(6).astimezone(KST).date()
+    stay = {"check_in": check_in.isoformat(), "check_out": (check_in + timedelta(days=1)).isoformat()}
+    await book(client, citizen, space_id=room.id, party_size=2, **stay)
+    manager, admin = await make_user(role="manager", venues=[town]), await make_user(role="admin")
+    feeds = {
+        "venue": await subscribe(client, manager, "venue", town.id),  # the stay, holder masked
+        "space": await subscribe(client, manager, "space", room.id),  # the same
+        "program": await subscribe(client, manager, "program", program.id),  # the roster, masked
+    }
+    # A holder or participant as shown: "김*수 2명", "1. 김*수 · 1명" (the roster's note "(김*수)" is an example).
+    etags = {}
+    for scope, feed in feeds.items():
+        response = await client.get(feed.path)
+        assert "김*수 " in unfolded(response), scope
+        etags[scope] = response.headers["etag"]
+
+    renamed = await client.patch(f"/api/users/{citizen.id}", json={"name": "이민수"}, headers=admin.headers)
+    assert renamed.status_code == 200, renamed.text
+    for scope, feed in feeds.items():
+        response = await client.get(feed.path, headers={"If-None-Match": etags[scope]})
+        assert response.status_code == 200, scope
+        assert "이*수 " in unfolded(response), scope
+        assert "김*수 " not in unfolded(response), scope
