@@ -41,6 +41,7 @@ class RenderCache:
         self._pending: dict[str, tuple[asyncio.Event, list[RenderedFeed]]] = {}
         self.hits = 0
         self.renders = 0
+        self.waits = 0  # requests that missed while the same key was rendering, and waited for that render
 
     @property
     def enabled(self) -> bool:
@@ -68,7 +69,7 @@ class RenderCache:
     def clear(self) -> None:
         self._entries.clear()
         self._bytes = 0
-        self.hits = self.renders = 0
+        self.hits = self.renders = self.waits = 0
 
     async def get_or_render(self, key: str, render: Callable[[], Awaitable[RenderedFeed]]) -> RenderedFeed:
         """The cached body, or a render; requests that miss while the same key is rendering wait for that
@@ -82,6 +83,7 @@ class RenderCache:
         pending = self._pending.get(key)
         if pending is not None:
             done, result = pending
+            self.waits += 1
             await done.wait()
             if result:
                 self.hits += 1

@@ -4,12 +4,17 @@ once-a-minute record of the last fetch, also under concurrent fetches."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import select
 
+from calendar_feeds import services
 from calendar_feeds.cache import render_cache
 from calendar_feeds.models import CalendarFeed
 from core.clock import KST
@@ -359,3 +364,51 @@ async def test_renaming_a_stay_holder_or_a_participant_changes_the_staff_feeds_t
         assert response.status_code == 200, scope
         assert "이*수 " in unfolded(response), scope
         assert "김*수 " not in unfolded(response), scope
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Let the other tasks run until ``condition`` holds, or ``seconds`` pass (a counter has no event)."""
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_render_runs_off_the_event_loop_and_once_for_simultaneous_misses(
+    client: Client,
+    make_venue: MakeVenue,
+    make_space: MakeSpace,
+    add_slot: AddSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    venue = await make_venue()
+    await add_slot(await make_space(venue))
+    feed = await subscribe(client, await make_user(role="staff", venues=[venue]), "venue", venue.id)
+    # The render is held until the test lets it go; on the event loop it would hold the loop too, and
+    # nothing else could answer until the hold timed out.
+    started, release = threading.Event(), threading.Event()
+    timeline: list[str] = []
+    real_render = services.render_calendar
+
+    def held_render(*args: Any, **kwargs: Any) -> bytes:
+        timeline.append("render started")
+        started.set()
+        timeline.append("render released" if release.wait(timeout=5) else "render timed out")
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(services, "render_calendar", held_render)
+    # AsyncTestClient serves one request at a time: real concurrency needs the ASGI transport.
+    transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        polls = [asyncio.create_task(http.get(feed.path)) for _ in range(2)]
+        await eventually(lambda: started.is_set() and render_cache.waits > 0)
+        health = await http.get("/health")
+        timeline.append("health answered")
+        release.set()
+        answers = await asyncio.gather(*polls)
+    assert health.status_code == 200
+    assert timeline == ["render started", "health answered", "render released"]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].content == answers[1].content
+    assert (render_cache.renders, render_cache.waits) == (1, 1)
