@@ -80,15 +80,15 @@ class RenderCache:
         cached = self.get(key)
         if cached is not None:
             return cached
-        pending = self._pending.get(key)
-        if pending is not None:
+        while (pending := self._pending.get(key)) is not None:
             done, result = pending
             self.waits += 1
             await done.wait()
             if result:
                 self.hits += 1
                 return result[0]
-            # The render we waited for failed; try ours (its error, if any, is ours to answer).
+            # The render we waited for failed. Another of its waiters may have started one already: wait
+            # for that, so that one render runs at a time; else ours (its error, if any, is ours to answer).
         done, result = asyncio.Event(), []
         self._pending[key] = (done, result)
         try:
