@@ -5,17 +5,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import Parameter
+from litestar.types import Method
+from litestar.types.internal_types import PathParameterDefinition
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user
 from accounts.models import User
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
-from calendar_feeds.services import FeedService, http_date, record_fetch, secret_of
+from calendar_feeds.services import FeedService
+from calendar_feeds.subscriptions import record_fetch, secret_of
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.settings import Settings
 
@@ -57,9 +61,14 @@ class FeedController(Controller):
         await FeedService(db_session, settings).revoke(current_user, feed_id)
 
 
-@get(
+def _feed_operation_id(handler: HTTPRouteHandler, method: Method, path: list[str | PathParameterDefinition]) -> str:
+    return "calendarFeedHead" if method == HttpMethod.HEAD else "calendarFeed"
+
+
+@route(
     "/ical/{filename:str}",
-    operation_id="calendarFeed",
+    http_method=[HttpMethod.GET, HttpMethod.HEAD],
+    operation_id=_feed_operation_id,
     summary="An iCalendar feed (RFC 5545), for calendar apps",
     tags=["calendar feeds"],
     media_type=CALENDAR_MEDIA_TYPE,
@@ -72,33 +81,25 @@ async def ical_feed(
     state: State,
 ) -> Response[bytes]:
     """The calendar behind a secret url; ``404`` once revoked. ``ETag`` and ``Last-Modified`` are set, and
-    ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed."""
-    accept = request.headers.get("accept-encoding", "")
+    ``If-None-Match`` / ``If-Modified-Since`` give ``304`` while nothing in the feed changed. ``HEAD``
+    answers as ``GET`` does, ``Content-Length`` included, without the body."""
     answer = await FeedService(db_session, settings).fetch(
         secret_of(filename),
         if_none_match=request.headers.get("if-none-match"),
         if_modified_since=request.headers.get("if-modified-since"),
-        accept_gzip=_accepts_gzip(accept),
+        accept_gzip=_accepts_gzip(request.headers.get("accept-encoding", "")),
     )
-    headers = {
-        "ETag": answer.etag,
-        "Last-Modified": http_date(answer.last_modified),
-        # The url is a secret: no shared cache may keep it, no search engine list it, no page leak it.
-        "Cache-Control": "private, max-age=300",
-        "Vary": "Accept-Encoding",
-        "X-Robots-Tag": "noindex, nofollow",
-        "Referrer-Policy": "no-referrer",
-    }
     background = (
         BackgroundTask(record_fetch, state.engine, answer.feed_id, answer.fetched_at) if answer.record_fetch else None
     )
-    if answer.status == 304:
-        return Response(b"", status_code=304, headers=headers, background=background)
-    headers["Content-Disposition"] = f'inline; filename="{answer.filename}"'
-    if answer.gzipped:
-        headers["Content-Encoding"] = "gzip"
+    body, headers = answer.body, answer.headers
+    if request.method == HttpMethod.HEAD:
+        # Calendar apps probe with HEAD before they fetch: the same status and headers, and no body.
+        if answer.status == 200:
+            headers["Content-Length"] = str(len(body))
+        body = b""
     return Response(
-        answer.body, status_code=200, media_type=CALENDAR_MEDIA_TYPE, headers=headers, background=background
+        body, status_code=answer.status, media_type=CALENDAR_MEDIA_TYPE, headers=headers, background=background
     )
 
 

@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 import calendar_feeds.models  # noqa: F401 - the calendar_feed table on the metadata
-from calendar_feeds.services import render_cache
+from calendar_feeds.cache import render_cache
 from core.clock import utcnow
 from core.database import unit_of_work
 from programs.models import Program

@@ -4,17 +4,23 @@ once-a-minute record of the last fetch, also under concurrent fetches."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import select
 
+from calendar_feeds import services
+from calendar_feeds.cache import render_cache
 from calendar_feeds.models import CalendarFeed
-from calendar_feeds.services import render_cache
+from core.clock import KST
 from core.database import unit_of_work
 from tests.accounts.test_auth_http import assert_problem
-from tests.calendar_feeds.conftest import AddSlot, Client, Feed, fetch, subscribe
+from tests.calendar_feeds.conftest import AddProgram, AddSlot, Client, Feed, fetch, subscribe
 from tests.conftest import Account, Database, MakeSpace, MakeUser, MakeVenue, in_days
 
 
@@ -213,3 +219,196 @@ async def test_a_revoked_feed_is_not_served_from_the_cache(client: Client, make_
     assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
     assert_problem(await client.get(feed.path), 404, "not_found")
     assert_problem(await client.get(feed.path, headers={"If-None-Match": etag}), 404, "not_found")
+
+
+async def sent_body(client: Client, method: str, path: str) -> tuple[int, bytes]:
+    """The status and the body bytes the app itself sends, below any client or server (both drop the body
+    of a HEAD answer, which would hide one sent anyway)."""
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    await client.app(scope, receive, send)  # type: ignore[arg-type]
+    [status] = [m["status"] for m in messages if m["type"] == "http.response.start"]
+    return status, b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+
+
+async def test_head_answers_like_get_without_a_body(
+    client: Client, make_space: MakeSpace, add_slot: AddSlot, make_user: MakeUser
+) -> None:
+    citizen = await make_user()
+    await book(client, citizen, slot_id=(await add_slot(await make_space())).id)
+    feed = await subscribe(client, citizen, "me")
+    same = (
+        "content-type",
+        "content-length",
+        "content-disposition",
+        "etag",
+        "last-modified",
+        "cache-control",
+        "vary",
+        "x-robots-tag",
+        "referrer-policy",
+    )
+    for accept in ("identity", "gzip"):
+        got = await client.get(feed.path, headers={"Accept-Encoding": accept})
+        head = await client.head(feed.path, headers={"Accept-Encoding": accept})
+        assert head.status_code == 200, head.text
+        assert head.content == b""
+        assert {h: head.headers.get(h) for h in same} == {h: got.headers.get(h) for h in same}, accept
+        assert head.headers.get("content-encoding") == got.headers.get("content-encoding")
+    assert head.headers["content-type"] == "text/calendar; charset=utf-8"
+    assert head.headers["content-encoding"] == "gzip"
+
+    assert await sent_body(client, "HEAD", feed.path) == (200, b"")
+    status, body = await sent_body(client, "GET", feed.path)
+    assert (status, body[:15]) == (200, b"BEGIN:VCALENDAR")
+
+    not_modified = await client.head(feed.path, headers={"If-None-Match": got.headers["etag"]})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == got.headers["etag"]
+
+    assert (await client.delete(f"/api/feeds/{feed.id}", headers=citizen.headers)).status_code == 204
+    assert (await client.head(feed.path)).status_code == 404
+    assert (await client.head(f"/ical/{'A' * 43}.ics")).status_code == 404
+
+
+def unfolded(response: Any) -> str:
+    text: str = response.content.decode()
+    return text.replace("\r\n ", "")
+
+
+async def test_renaming_a_venue_space_or_programme_changes_every_feed_that_shows_the_name(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser, add_program: AddProgram
+) -> None:
+    venue = await make_venue(opens_on_holidays=True)
+    space = await make_space(venue)
+    program = await add_program(venue.id, space.id)
+    session = (await client.get(f"/api/programs/{program.id}")).json()["sessions"][0]
+    citizen, manager = await make_user(), await make_user(role="manager", venues=[venue])
+    await book(client, citizen, slot_id=session["slot_id"])
+    feeds = {
+        "venue": await subscribe(client, manager, "venue", venue.id),
+        "space": await subscribe(client, manager, "space", space.id),
+        "program": await subscribe(client, manager, "program", program.id),
+        "me": await subscribe(client, citizen, "me"),
+    }
+    etags = {scope: await etag_of(client, feed) for scope, feed in feeds.items()}
+
+    # Every one of these four feeds shows the session with its venue, address, space and programme.
+    for path, change, shown in (
+        (f"/api/venues/{venue.id}", {"name_en": "Renamed venue"}, "Renamed venue"),
+        (f"/api/venues/{venue.id}", {"address": "서울특별시 강북구 삼양로 99"}, "삼양로 99"),
+        (f"/api/spaces/{space.id}", {"name_en": "Renamed lab"}, "Renamed lab"),
+        (f"/api/programs/{program.id}", {"title_en": "Renamed course"}, "Renamed course"),
+    ):
+        edited = await client.patch(path, json=change, headers=manager.headers)
+        assert edited.status_code == 200, edited.text
+        for scope, feed in feeds.items():
+            response = await client.get(feed.path, headers={"If-None-Match": etags[scope]})
+            assert response.status_code == 200, (change, scope)
+            assert response.headers["etag"] != etags[scope], (change, scope)
+            assert shown in unfolded(response), (change, scope)
+            etags[scope] = response.headers["etag"]
+
+
+async def test_renaming_a_stay_holder_or_a_participant_changes_the_staff_feeds_that_show_the_name(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser, add_program: AddProgram
+) -> None:
+    town = await make_venue(kind="vitality_town", opens_on_holidays=True)
+    lab = await make_space(town)
+    room = await make_space(town, kind="lodging_room", shape="stay", capacity=4, max_party=4, slot_minutes=None)
+    program = await add_program(town.id, lab.id)
+    session = (await client.get(f"/api/programs/{program.id}")).json()["sessions"][0]
+    citizen = await make_user(name="김민수")
+    await book(client, citizen, slot_id=session["slot_id"])
+    check_in = in_days(6).astimezone(KST).date()
+    stay = {"check_in": check_in.isoformat(), "check_out": (check_in + timedelta(days=1)).isoformat()}
+    await book(client, citizen, space_id=room.id, party_size=2, **stay)
+    manager, admin = await make_user(role="manager", venues=[town]), await make_user(role="admin")
+    feeds = {
+        "venue": await subscribe(client, manager, "venue", town.id),  # the stay, holder masked
+        "space": await subscribe(client, manager, "space", room.id),  # the same
+        "program": await subscribe(client, manager, "program", program.id),  # the roster, masked
+    }
+    # A holder or participant as shown: "김*수 2명", "1. 김*수 · 1명" (the roster's note "(김*수)" is an example).
+    etags = {}
+    for scope, feed in feeds.items():
+        response = await client.get(feed.path)
+        assert "김*수 " in unfolded(response), scope
+        etags[scope] = response.headers["etag"]
+
+    renamed = await client.patch(f"/api/users/{citizen.id}", json={"name": "이민수"}, headers=admin.headers)
+    assert renamed.status_code == 200, renamed.text
+    for scope, feed in feeds.items():
+        response = await client.get(feed.path, headers={"If-None-Match": etags[scope]})
+        assert response.status_code == 200, scope
+        assert "이*수 " in unfolded(response), scope
+        assert "김*수 " not in unfolded(response), scope
+
+
+async def eventually(condition: Callable[[], bool], seconds: float = 5) -> None:
+    """Let the other tasks run until ``condition`` holds, or ``seconds`` pass (a counter has no event)."""
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+
+
+async def test_a_render_runs_off_the_event_loop_and_once_for_simultaneous_misses(
+    client: Client,
+    make_venue: MakeVenue,
+    make_space: MakeSpace,
+    add_slot: AddSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    venue = await make_venue()
+    await add_slot(await make_space(venue))
+    feed = await subscribe(client, await make_user(role="staff", venues=[venue]), "venue", venue.id)
+    # The render is held until the test lets it go; on the event loop it would hold the loop too, and
+    # nothing else could answer until the hold timed out.
+    started, release = threading.Event(), threading.Event()
+    timeline: list[str] = []
+    real_render = services.render_calendar
+
+    def held_render(*args: Any, **kwargs: Any) -> bytes:
+        timeline.append("render started")
+        started.set()
+        timeline.append("render released" if release.wait(timeout=5) else "render timed out")
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(services, "render_calendar", held_render)
+    # AsyncTestClient serves one request at a time: real concurrency needs the ASGI transport.
+    transport = httpx.ASGITransport(app=client.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        polls = [asyncio.create_task(http.get(feed.path)) for _ in range(2)]
+        await eventually(lambda: started.is_set() and render_cache.waits > 0)
+        health = await http.get("/health")
+        timeline.append("health answered")
+        release.set()
+        answers = await asyncio.gather(*polls)
+    assert health.status_code == 200
+    assert timeline == ["render started", "health answered", "render released"]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].content == answers[1].content
+    assert (render_cache.renders, render_cache.waits) == (1, 1)

@@ -210,4 +210,5 @@ async def test_the_feed_endpoints_are_in_a_valid_openapi_document(client: Client
     assert ical["operationId"] == "calendarFeed"
     assert "text/calendar" in ical["responses"]["200"]["content"]
     assert "security" not in ical  # calendar apps cannot log in: the url is the credential
+    assert paths["/ical/{filename}"]["head"]["operationId"] == "calendarFeedHead"
     assert paths["/api/feeds"]["post"]["security"] == [{"BearerToken": []}]
