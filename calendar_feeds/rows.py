@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -238,8 +238,11 @@ class FeedRowQueries:
         roster: dict[int, list[RosterLine]] = {}
         if rows:
             people = await self.session.execute(
-                select(Booking.slot_id, Booking.status, Booking.party_size, User.name)
-                .join(User, User.id == Booking.user_id)
+                # A walk-in guest has no account: the name given at the door.
+                select(
+                    Booking.slot_id, Booking.status, Booking.party_size, func.coalesce(User.name, Booking.guest_name)
+                )
+                .outerjoin(User, User.id == Booking.user_id)
                 .join(ProgramSession, ProgramSession.slot_id == Booking.slot_id)
                 .where(ProgramSession.program_id == program.id, Booking.status.in_(ROSTER_STATUSES))
                 .order_by(Booking.id)
