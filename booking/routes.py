@@ -34,7 +34,7 @@ from booking.schemas import (
 )
 from booking.services import BookingService
 from core.clock import today_kst, utcnow
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
@@ -65,8 +65,9 @@ def _statuses(raw: str | None) -> list[str] | None:
     unknown = [s for s in wanted if s not in valid]
     if unknown:
         raise ValidationFailed(
-            f"알 수 없는 상태: {', '.join(unknown)} (unknown status)",
-            errors=[{"field": "status", "message": f"one of {', '.join(sorted(valid))}"}],
+            "validation.unknown_status",
+            errors=[field_error("status", "field.one_of", choices=", ".join(sorted(valid)))],
+            unknown=", ".join(unknown),
         )
     return wanted
 
@@ -310,5 +311,5 @@ class EnrolmentController(Controller):
         program = await ProgramService(db_session).get(program_id)
         result = draw_read(program)
         if result is None:
-            raise NotFound("아직 추첨 전입니다 (not drawn yet)")
+            raise NotFound("not_found.not_drawn_yet")
         return result
