@@ -70,6 +70,14 @@ def week_of(instant: datetime) -> tuple[date, datetime, datetime]:
     return monday, start, start + timedelta(days=7)
 
 
+def month_of(instant: datetime) -> tuple[date, datetime, datetime]:
+    """The Seoul calendar month an instant falls in: its first day, and its bounds in UTC."""
+    local = to_kst(instant).date()
+    first = local.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, day_bounds_utc(first)[0], day_bounds_utc(following)[0]
+
+
 class Eligibility:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session = session
@@ -209,7 +217,9 @@ class Eligibility:
             raise Overlap("overlap.booking", booking_id=clash[0].id)
 
     async def quota(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
-        """At most ``weekly_quota`` bookings per venue kind per Seoul week, counting those asked for now."""
+        """At most ``weekly_quota`` bookings per venue kind per Seoul week, and, for a space with a
+        ``monthly_limit``, at most that many uses of it per Seoul month, counting those asked for now."""
+        await self._monthly(user_id, wanted, exclude_booking_id)
         weeks: dict[tuple[str, date], list[Wanted]] = defaultdict(list)
         for item in wanted:
             weeks[(item.placement.venue.kind, week_of(item.starts_at)[0])].append(item)
@@ -223,6 +233,43 @@ class Eligibility:
                     week_of=monday.isoformat(),
                     counted=[b.id for b in used],
                 )
+
+    async def _monthly(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
+        months: dict[tuple[int, date], list[Wanted]] = defaultdict(list)
+        for item in wanted:
+            if item.placement.rules.monthly_limit is not None:
+                months[(item.placement.space.id, month_of(item.starts_at)[0])].append(item)
+        for (space_id, first), items in sorted(months.items()):
+            limit = items[0].placement.rules.monthly_limit
+            assert limit is not None
+            used = await self.monthly_used(user_id, space_id, items[0].starts_at, exclude_booking_id=exclude_booking_id)
+            if len(used) + len(items) > limit:
+                raise QuotaExceeded(
+                    "quota_exceeded.month",
+                    monthly_limit=limit,
+                    month=first.strftime("%Y-%m"),
+                    counted=[b.id for b in used],
+                )
+
+    async def monthly_used(
+        self, user_id: int, space_id: int, instant: datetime, *, exclude_booking_id: int | None = None
+    ) -> list[Booking]:
+        """The uses of a space that count against its monthly limit in the Seoul month of ``instant``."""
+        _, start, end = month_of(instant)
+        query = (
+            select(Booking)
+            .where(
+                Booking.user_id == user_id,
+                Booking.status.in_(QUOTA_STATUSES),
+                Booking.space_id == space_id,
+                Booking.starts_at >= start,
+                Booking.starts_at < end,
+            )
+            .order_by(Booking.starts_at, Booking.id)
+        )
+        if exclude_booking_id is not None:
+            query = query.where(Booking.id != exclude_booking_id)
+        return list((await self.session.scalars(query)).all())
 
     async def quota_used(
         self, user_id: int, venue_kind: str, instant: datetime, *, exclude_booking_id: int | None = None

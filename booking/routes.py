@@ -30,9 +30,11 @@ from booking.schemas import (
     SlotCreate,
     SlotRead,
     StaffBookingRead,
+    StandingRead,
     VenueAvailability,
 )
 from booking.services import BookingService
+from booking.standing import Standing
 from core.clock import today_kst, utcnow
 from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
@@ -146,6 +148,22 @@ class MyBookingsController(Controller):
         return await BookingService(db_session).mine(
             current_user, statuses=_statuses(status), limit=limit, offset=offset
         )
+
+    @get(
+        "/standing", operation_id="myStanding", summary="My quota, no-shows and the terms before I book (내 이용 현황)"
+    )
+    async def my_standing(
+        self,
+        current_user: User,
+        db_session: AsyncSession,
+        slot_id: Annotated[int | None, Parameter(description="The slot or session about to be booked")] = None,
+        space_id: Annotated[int | None, Parameter(description="A stay space (with date)")] = None,
+        day: Annotated[date | None, QueryParameter(name="date", description="A stay's check-in date")] = None,
+    ) -> StandingRead:
+        """The weekly quota used and by which bookings, the space's monthly limit, the no-show rule with
+        the caller's own count, and the cancellation deadline of the slot about to be booked: the figures
+        the engine decides by."""
+        return await Standing(db_session, utcnow()).of(current_user, slot_id=slot_id, space_id=space_id, day=day)
 
     @get("/notices", operation_id="myNotices", summary="Messages about my bookings (알림)")
     async def my_notices(

@@ -137,3 +137,44 @@ class NoticeRead(msgspec.Struct):
     booking_id: int | None
     created_at: datetime
     read_at: datetime | None
+
+
+class QuotaStanding(msgspec.Struct):
+    """A citizen's use of the weekly quota for one venue kind, and the bookings that count."""
+
+    venue_kind: str
+    week_of: date
+    limit: int
+    used: int
+    bookings: list[BookingRead]
+
+
+class MonthlyStanding(msgspec.Struct):
+    space_id: int
+    month: str
+    limit: int
+    used: int
+    bookings: list[BookingRead]
+
+
+class NoShowStanding(msgspec.Struct):
+    count: int
+    limit: int
+    window_days: int
+    suspension_days: int
+    grace_minutes: int
+
+
+class CancellationTerms(msgspec.Struct):
+    deadline: datetime
+    late_cancel_allowed: bool
+
+
+class StandingRead(msgspec.Struct):
+    """What a citizen should know before pressing the button: the same figures the engine decides by."""
+
+    suspended_until: datetime | None
+    no_shows: NoShowStanding
+    quotas: list[QuotaStanding]
+    monthly: MonthlyStanding | None = None
+    cancellation: CancellationTerms | None = None

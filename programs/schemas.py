@@ -68,6 +68,8 @@ class ProgramDetail(msgspec.Struct):
     instructor_ids: list[int]
     sessions: list[SessionRead]
     drawn_at: datetime | None = None
+    # A lottery's promise, published from its creation: the hex SHA-256 of the seed its draw will use.
+    draw_commitment: str | None = None
 
 
 class ProgramCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,6 +130,28 @@ class ApplicationRead(msgspec.Struct):
     draw_rank: int | None = None
 
 
+class DrawEntry(msgspec.Struct):
+    """One application, without names: enough to re-run the draw."""
+
+    id: int
+    party_size: int
+
+
+class DrawRoom(msgspec.Struct):
+    room: int
+    max_party: int
+
+
+class DrawPlaces(msgspec.Struct, omit_defaults=True):
+    """A session's places just before the draw. ``per`` says what a winning entry takes: ``person``
+    (its party size of ``places``), ``party`` (one of ``places``), or ``room`` (one of ``rooms``)."""
+
+    slot_id: int
+    per: str
+    places: int
+    rooms: list[DrawRoom] | None = None
+
+
 class DrawRead(msgspec.Struct):
     seed: str
     drawn_at: datetime
@@ -135,6 +159,9 @@ class DrawRead(msgspec.Struct):
     order: list[int]
     winners: list[int]
     waitlisted: list[int]
+    entries: list[DrawEntry] = msgspec.field(default_factory=list)
+    places: list[DrawPlaces] = msgspec.field(default_factory=list)
+    commitment: str = ""
 
 
 class RosterEntry(msgspec.Struct):

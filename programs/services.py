@@ -8,10 +8,12 @@ engine: this package must not import it (dependencies point venues <- programs <
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 import msgspec
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
@@ -19,10 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
 from core.clock import KST, day_bounds_utc, kst, to_kst, utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 from core.pagination import Page, count
 from core.validation import require_aware
 from programs.models import (
+    Allocation,
     Program,
     ProgramInstructor,
     ProgramKind,
@@ -81,6 +84,19 @@ def summary(program: Program, next_session_at: datetime | None = None) -> Progra
         registration_closes_at=to_kst(program.registration_closes_at),
         next_session_at=to_kst(next_session_at) if next_session_at else None,
     )
+
+
+# What a lottery's draw was made for: none of it changes once the draw has happened.
+DRAWN_FIELDS: Final = frozenset(
+    {"registration_opens_at", "registration_closes_at", "rrule", "first_start", "duration_minutes", "exdates"}
+)
+
+
+def draw_commitment(program: Program) -> str | None:
+    """The published promise of a lottery: the hex SHA-256 of its seed (UTF-8), from its creation."""
+    if program.draw_seed is None:
+        return None
+    return hashlib.sha256(program.draw_seed.encode()).hexdigest()
 
 
 class ProgramService:
@@ -145,6 +161,7 @@ class ProgramService:
             instructor_ids=await self.instructor_ids(program_id),
             sessions=[session_read(s, slot) for s, slot in sessions],
             drawn_at=to_kst(program.drawn_at) if program.drawn_at else None,
+            draw_commitment=draw_commitment(program),
         )
 
     async def search(
@@ -301,6 +318,9 @@ class ProgramService:
             exdates=list(data.exdates),
             rooms=sorted(set(data.rooms)),
             nights=data.nights,
+            # A lottery's seed is fixed now, before anyone can apply, and only its hash is shown until
+            # the draw: nobody, the operator included, can pick a seed once the entries are known.
+            draw_seed=secrets.token_hex(32) if data.allocation == Allocation.LOTTERY else None,
         )
         self.session.add(program)
         await self.session.flush()
@@ -474,6 +494,10 @@ class ProgramService:
         program = await self.get(program_id, for_update=True)
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         instructor_ids = changes.pop("instructor_ids", None)
+        frozen = sorted(set(changes) & DRAWN_FIELDS)
+        if program.drawn_at is not None and frozen:
+            # The draw was made for these windows and sessions; changing them would contradict it.
+            raise InvalidTransition("invalid_transition.drawn", fields=", ".join(frozen))
         for field in ("registration_opens_at", "registration_closes_at", "first_start"):
             if field in changes:
                 require_aware(changes[field], field)

@@ -179,3 +179,18 @@ async def free_nights(session: AsyncSession, booking_id: int) -> None:
         .values(booking_id=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def free_camp_rooms(session: AsyncSession, program_session_id: int) -> list[tuple[int, int]]:
+    """A camp's rooms that no family holds for any of its nights: (room id, largest party)."""
+    taken = select(StayNight.space_id).where(
+        StayNight.program_session_id == program_session_id, StayNight.booking_id.is_not(None)
+    )
+    rows = await session.execute(
+        select(StayNight.space_id, Space.max_party)
+        .join(Space, Space.id == StayNight.space_id)
+        .where(StayNight.program_session_id == program_session_id, StayNight.space_id.not_in(taken))
+        .group_by(StayNight.space_id, Space.max_party)
+        .order_by(Space.max_party, StayNight.space_id)
+    )
+    return [(int(room), int(max_party)) for room, max_party in rows]

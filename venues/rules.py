@@ -29,6 +29,9 @@ class Rules(msgspec.Struct, frozen=True, kw_only=True):
     booking_closes_minutes_before: int = 60
     # Quota: active bookings per citizen per venue kind per ISO week (Monday to Sunday, Seoul).
     weekly_quota: int = 4
+    # Seoul's rule for its most wanted facilities: at most N uses a calendar month (Seoul) per citizen of
+    # this space; None for no such limit. Set per space.
+    monthly_limit: int | None = None
     # Cancellation: free until N hours before the start; after that a cancel is "late".
     cancel_deadline_hours: int = 24
     late_cancel_allowed: bool = True
@@ -54,6 +57,7 @@ class RulesOverride(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=Tru
     booking_opens_at: time | msgspec.UnsetType = msgspec.UNSET
     booking_closes_minutes_before: Minutes | msgspec.UnsetType = msgspec.UNSET
     weekly_quota: Count | msgspec.UnsetType = msgspec.UNSET
+    monthly_limit: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType | None = msgspec.UNSET
     cancel_deadline_hours: Annotated[int, msgspec.Meta(ge=0, le=24 * 60)] | msgspec.UnsetType = msgspec.UNSET
     late_cancel_allowed: bool | msgspec.UnsetType = msgspec.UNSET
     checkin_opens_minutes_before: Minutes | msgspec.UnsetType = msgspec.UNSET
