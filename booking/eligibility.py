@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -256,20 +256,7 @@ class Eligibility:
     ) -> list[Booking]:
         """The uses of a space that count against its monthly limit in the Seoul month of ``instant``."""
         _, start, end = month_of(instant)
-        query = (
-            select(Booking)
-            .where(
-                Booking.user_id == user_id,
-                Booking.status.in_(QUOTA_STATUSES),
-                Booking.space_id == space_id,
-                Booking.starts_at >= start,
-                Booking.starts_at < end,
-            )
-            .order_by(Booking.starts_at, Booking.id)
-        )
-        if exclude_booking_id is not None:
-            query = query.where(Booking.id != exclude_booking_id)
-        return list((await self.session.scalars(query)).all())
+        return await self._counted(user_id, start, end, exclude_booking_id, Booking.space_id == space_id)
 
     async def quota_used(
         self, user_id: int, venue_kind: str, instant: datetime, *, exclude_booking_id: int | None = None
@@ -277,15 +264,26 @@ class Eligibility:
         """The bookings that count against a citizen's weekly quota for a venue kind in the week of
         ``instant``: the one definition, used by the check and by what citizens are shown."""
         _, start, end = week_of(instant)
+        kind = Booking.venue_id.in_(select(Venue.id).where(Venue.kind == venue_kind))
+        return await self._counted(user_id, start, end, exclude_booking_id, kind)
+
+    async def _counted(
+        self,
+        user_id: int,
+        start: datetime,
+        end: datetime,
+        exclude_booking_id: int | None,
+        where: ColumnElement[bool],
+    ) -> list[Booking]:
+        """A citizen's bookings that use up a limit (places held or used, and no-shows) from ``start``."""
         query = (
             select(Booking)
-            .join(Venue, Venue.id == Booking.venue_id)
             .where(
                 Booking.user_id == user_id,
                 Booking.status.in_(QUOTA_STATUSES),
-                Venue.kind == venue_kind,
                 Booking.starts_at >= start,
                 Booking.starts_at < end,
+                where,
             )
             .order_by(Booking.starts_at, Booking.id)
         )
