@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from dateutil.rrule import rruleset, rrulestr
 
 from core.clock import KST
-from core.errors import ValidationFailed
+from core.errors import ValidationFailed, field_error
 
 MAX_OCCURRENCES = 400
 MAX_SPAN = timedelta(days=800)
@@ -27,8 +27,7 @@ def _exdate(value: str) -> date | datetime:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationFailed(
-            f"EXDATE 형식이 잘못되었습니다: {value} (exdates are YYYY-MM-DD or YYYY-MM-DDTHH:MM)",
-            errors=[{"field": "exdates", "message": f"not a date or date-time: {value}"}],
+            "schedule.bad_exdate", errors=[field_error("exdates", "field.not_a_date", value=value)], value=value
         ) from exc
 
 
@@ -39,15 +38,13 @@ def validate_rule(rule: str) -> None:
         rrulestr(text, dtstart=datetime(2027, 1, 1))  # noqa: DTZ001 - the Seoul wall clock, see occurrences()
     except (ValueError, TypeError) as exc:
         raise ValidationFailed(
-            f"반복 규칙을 읽을 수 없습니다 (cannot parse the RRULE): {exc}",
-            errors=[{"field": "rrule", "message": str(exc)}],
+            "schedule.unreadable_rule",
+            errors=[field_error("rrule", "field.unreadable", reason=str(exc))],
+            reason=str(exc),
         ) from exc
     upper = text.upper()
     if "COUNT=" not in upper and "UNTIL=" not in upper:
-        raise ValidationFailed(
-            "반복 규칙에 COUNT 나 UNTIL 이 필요합니다 (the RRULE needs COUNT or UNTIL)",
-            errors=[{"field": "rrule", "message": "add COUNT=n or UNTIL=YYYYMMDD"}],
-        )
+        raise ValidationFailed("schedule.needs_end", errors=[field_error("rrule", "field.add_count_or_until")])
 
 
 def _naive_until(text: str) -> str:
