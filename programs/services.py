@@ -30,7 +30,7 @@ from programs.models import (
     ProgramSession,
     SessionStatus,
 )
-from programs.schedule import occurrences
+from programs.schedule import expand
 from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, ProgramUpdate, SessionMove, SessionRead
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, StayNight, Venue
 from venues.services import VenueService
@@ -313,7 +313,7 @@ class ProgramService:
     async def _schedule(self, program: Program, *, after: datetime | None) -> tuple[int, int]:
         """Bring the future sessions in line with the rule: add the missing ones, cancel the ones it no
         longer gives. Sessions that started before ``after`` (or any, when None on creation) stay as they are."""
-        wanted = occurrences(program.rrule, program.first_start, list(program.exdates))
+        wanted = await expand(program.rrule, program.first_start, list(program.exdates))
         if after is not None:
             wanted = [o for o in wanted if o > after]
         venue = await VenueService(self.session).get(program.venue_id)
@@ -441,7 +441,7 @@ class ProgramService:
         schedule_changed = any(k in changes for k in ("rrule", "first_start", "duration_minutes", "exdates"))
         if "rrule" in changes:
             changes["rrule"] = changes["rrule"].strip().removeprefix("RRULE:")
-            occurrences(changes["rrule"], changes.get("first_start", program.first_start), [])  # validates
+            await expand(changes["rrule"], changes.get("first_start", program.first_start), [])  # validates
         for key, value in changes.items():
             setattr(program, key, value)
         if program.registration_opens_at >= program.registration_closes_at:
