@@ -198,3 +198,19 @@ def test_cli_users_create_on_an_existing_account_ends_its_sessions(
         assert reset.output.startswith("updated account")
         assert client.get("/api/me", headers=before).status_code == 401
         assert client.get("/api/me", headers=log_in(client, "front-gate-scan-2")).status_code == 200
+
+
+def test_cli_keys_rotate_retires_the_signing_key_and_starts_another(cli_env: Path) -> None:
+    import sqlite3
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(main, ["keys", "rotate"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(main, ["keys", "rotate"])
+    assert second.exit_code == 0, second.output
+    assert second.output.startswith("signing key 2;")
+    assert "stay valid until" in second.output
+    with sqlite3.connect(cli_env) as conn:
+        rows = conn.execute("SELECT id, retired_at IS NOT NULL, expires_at IS NOT NULL FROM checkin_key ORDER BY id")
+        assert rows.fetchall() == [(1, 1, 1), (2, 0, 0)]
