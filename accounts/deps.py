@@ -26,16 +26,16 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
 async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
     token = bearer_token(request)
     if token is None:
-        raise Unauthenticated("Authorization: Bearer <token> 헤더가 필요합니다 (a bearer token is required)")
+        raise Unauthenticated("auth.bearer_required")
     return await AccountService(db_session, settings).authenticate(token)
 
 
 def require_role(user: User, *roles: Role) -> None:
     if user.role != Role.ADMIN and user.role not in roles:
-        raise Forbidden("이 작업을 할 권한이 없습니다 (your role does not allow this)")
+        raise Forbidden("auth.role_not_allowed")
 
 
 def require_venue_role(user: User, venue_id: int, *roles: Role) -> None:
     """Admins anywhere; staff and managers only at the venues they are assigned to."""
     if not user.can_work_at(venue_id, *roles):
-        raise Forbidden(f"장소 {venue_id} 에 대한 권한이 없습니다 (not allowed at venue {venue_id})")
+        raise Forbidden("auth.venue_not_allowed", venue_id=venue_id)

@@ -9,6 +9,8 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from core.i18n import Message, msg
+
 MIN_LENGTH = 10
 MAX_LENGTH = 128
 _COMMON = frozenset(
@@ -24,21 +26,21 @@ def hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
 
 
-def weakness(password: str, *, email: str = "", name: str = "") -> str | None:
-    """Why a new password is too weak, in Korean and English; ``None`` when it is acceptable."""
+def weakness(password: str, *, email: str = "", name: str = "") -> Message | None:
+    """Why a new password is too weak, as a catalogue message; ``None`` when it is acceptable."""
     if len(password) < MIN_LENGTH:
-        return f"비밀번호는 {MIN_LENGTH}자 이상이어야 합니다 (at least {MIN_LENGTH} characters)"
+        return msg("password.too_short", min_length=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"비밀번호는 {MAX_LENGTH}자 이하여야 합니다 (at most {MAX_LENGTH} characters)"
+        return msg("password.too_long", max_length=MAX_LENGTH)
     classes = sum(bool(re.search(pattern, password)) for pattern in (r"[A-Za-z가-힣]", r"\d", r"[^A-Za-z0-9가-힣]"))
     if classes < 2:
-        return "문자, 숫자, 기호 중 두 가지 이상을 섞어 주세요 (mix at least two of letters, digits, symbols)"
+        return msg("password.too_few_kinds")
     lowered = password.casefold()
     if lowered in _COMMON or len(set(lowered)) < 4:
-        return "너무 흔한 비밀번호입니다 (this password is too common)"
+        return msg("password.too_common")
     local = email.split("@", 1)[0].casefold()
     if (len(local) >= 4 and local in lowered) or (len(name) >= 2 and name.casefold() in lowered):
-        return "이메일이나 이름이 들어간 비밀번호는 쓸 수 없습니다 (must not contain your email or name)"
+        return msg("password.contains_identity")
     return None
 
 

@@ -18,7 +18,7 @@ from accounts import passwords
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
 from accounts.schemas import AccountCreate, AccountRead, AccountUpdate, RegisterRequest
 from core.clock import to_kst, utcnow
-from core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
 from core.pagination import Page, count
 from core.settings import Settings
 
@@ -74,11 +74,13 @@ class AccountService:
 
     def _check_strength(self, password: str, email: str, name: str) -> None:
         if reason := passwords.weakness(password, email=email, name=name):
-            raise WeakPassword(reason, errors=[{"field": "password", "message": reason}])
+            raise WeakPassword(
+                reason.key, errors=[field_error("password", reason.key, **reason.params)], **reason.params
+            )
 
     async def _email_free(self, email: str) -> None:
         if await self.session.scalar(select(User.id).where(User.email == email)) is not None:
-            raise EmailTaken(f"{email} 은(는) 이미 사용 중입니다 ({email} is already registered)")
+            raise EmailTaken("account.email_taken", email=email)
 
     async def _insert(self, user: User) -> User:
         # The unique index decides between two registrations racing for one email.
@@ -87,7 +89,7 @@ class AccountService:
                 self.session.add(user)
                 await self.session.flush()
         except IntegrityError as exc:
-            raise EmailTaken(f"{user.email} 은(는) 이미 사용 중입니다 ({user.email} is already registered)") from exc
+            raise EmailTaken("account.email_taken", email=user.email) from exc
         return user
 
     async def register(self, data: RegisterRequest, *, now: datetime | None = None) -> User:
@@ -95,8 +97,7 @@ class AccountService:
         year = (now or utcnow()).year
         if data.birth_year > year:
             raise ValidationFailed(
-                "출생연도가 올바르지 않습니다 (birth year is in the future)",
-                errors=[{"field": "birth_year", "message": "must not be in the future"}],
+                "account.birth_year_future", errors=[field_error("birth_year", "field.not_in_future")]
             )
         self._check_strength(data.password, email, data.name)
         await self._email_free(email)
@@ -117,9 +118,9 @@ class AccountService:
         kw = {"time_cost": self.settings.argon2_time_cost, "memory_kib": self.settings.argon2_memory_kib}
         if user is None:
             await passwords.dummy_verify(password, **kw)
-            raise Unauthenticated("이메일 또는 비밀번호가 올바르지 않습니다 (Wrong email or password)")
+            raise Unauthenticated("auth.wrong_credentials")
         if not await passwords.verify_password(user.password_hash, password, **kw) or not user.is_active:
-            raise Unauthenticated("이메일 또는 비밀번호가 올바르지 않습니다 (Wrong email or password)")
+            raise Unauthenticated("auth.wrong_credentials")
         return await self.issue_token(user, now=now)
 
     async def issue_token(self, user: User, *, now: datetime | None = None) -> tuple[str, datetime]:
@@ -146,7 +147,7 @@ class AccountService:
         )
         user = result.unique().scalar_one_or_none()
         if user is None:
-            raise Unauthenticated("토큰이 없거나 만료되었습니다 (Missing, expired or revoked token)")
+            raise Unauthenticated("auth.token_invalid")
         return user
 
     async def revoke(self, token: str) -> None:
@@ -177,17 +178,18 @@ class AccountService:
         found = await self.venues.existing(wanted)
         missing = [v for v in wanted if v not in found]
         if missing:
+            listed = ", ".join(map(str, missing))
             raise ValidationFailed(
-                f"없는 장소입니다 (unknown venues): {missing}",
-                errors=[{"field": "venue_ids", "message": f"unknown venue ids {missing}"}],
+                "account.unknown_venues",
+                errors=[field_error("venue_ids", "field.unknown_venues", venues=listed)],
+                venues=listed,
             )
         return wanted
 
     def _check_assignments(self, role: str, venue_ids: list[int]) -> None:
         if venue_ids and role not in VENUE_SCOPED_ROLES:
             raise ValidationFailed(
-                "장소 배정은 직원과 관리자만 가능합니다 (only staff and managers are assigned to venues)",
-                errors=[{"field": "venue_ids", "message": "only for roles staff and manager"}],
+                "account.venues_only_for_staff", errors=[field_error("venue_ids", "field.only_staff_and_managers")]
             )
 
     async def create(self, data: AccountCreate) -> User:
@@ -210,7 +212,7 @@ class AccountService:
     async def get(self, user_id: int) -> User:
         user = await self.session.get(User, user_id)
         if user is None:
-            raise NotFound(f"계정 {user_id} 없음 (no account {user_id})")
+            raise NotFound("account.not_found", user_id=user_id)
         return user
 
     async def update(self, user_id: int, data: AccountUpdate) -> User:
@@ -252,7 +254,12 @@ class AccountService:
             found = await self.venues.by_slug(venue_slugs)
             missing = [s for s in venue_slugs if s not in found]
             if missing:
-                raise ValidationFailed(f"없는 장소입니다 (unknown venues): {', '.join(missing)}")
+                listed = ", ".join(missing)
+                raise ValidationFailed(
+                    "account.unknown_venues",
+                    errors=[field_error("venue", "field.unknown_venues", venues=listed)],
+                    venues=listed,
+                )
             venue_ids = sorted(found[s] for s in venue_slugs)
         existing = await self.session.scalar(select(User).where(User.email == email))
         if existing is None:

@@ -66,7 +66,7 @@ async def of_space(session: AsyncSession, space_id: int) -> Placement:
         await session.execute(select(Space, Venue).join(Venue, Venue.id == Space.venue_id).where(Space.id == space_id))
     ).first()
     if row is None:
-        raise NotFound("not_found.space", space_id=space_id)
+        raise NotFound("space.not_found", space_id=space_id)
     space, venue = row
     return Placement(venue, space, effective_rules(venue.kind, venue.rules, space.rules))
 

@@ -22,7 +22,7 @@ from calendar_feeds.models import CalendarFeed, FeedScope
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
 from core.clock import to_kst
 from core.database import sqlite_write_intent, unit_of_work
-from core.errors import Forbidden, NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
 from programs.models import Program, ProgramInstructor
 from venues.models import Space, Venue
@@ -91,16 +91,15 @@ def _scope(value: str) -> FeedScope:
         return FeedScope(value)
     except ValueError:
         raise ValidationFailed(
-            f"알 수 없는 범위: {value} (unknown scope)",
-            errors=[{"field": "scope", "message": "one of venue, space, program, me"}],
+            "feed.unknown_scope",
+            errors=[field_error("scope", "field.one_of", choices="venue, space, program, me")],
+            scope=value,
         ) from None
 
 
 def _require_staff(user: User, venue_id: int) -> None:
     if not user.can_work_at(venue_id, *STAFF_ROLES):
-        raise Forbidden(
-            f"장소 {venue_id} 의 직원과 관리자만 구독할 수 있습니다 (only staff of venue {venue_id} may follow it)"
-        )
+        raise Forbidden("feed.staff_only", venue_id=venue_id)
 
 
 class SubscriptionService:
@@ -120,13 +119,14 @@ class SubscriptionService:
             return FeedTarget(scope, None, "서울런 4050 · 내 예약 (My bookings)")
         if target_id is None:
             raise ValidationFailed(
-                "이 범위에는 target_id 가 필요합니다 (target_id is required for this scope)",
-                errors=[{"field": "target_id", "message": f"required for scope {scope.value}"}],
+                "feed.target_required",
+                errors=[field_error("target_id", "field.required_for_scope", scope=scope.value)],
+                scope=scope.value,
             )
         if scope == FeedScope.VENUE:
             venue = await self.session.get(Venue, target_id)
             if venue is None:
-                raise NotFound(f"장소 {target_id} 없음 (no venue {target_id})")
+                raise NotFound("venue.not_found", venue_id=target_id)
             _require_staff(user, venue.id)
             name = f"서울런 4050 · {venue.name} 일정 ({venue.name_en} schedule)"
             return FeedTarget(scope, target_id, name, venue=venue)
@@ -137,7 +137,7 @@ class SubscriptionService:
                 )
             ).first()
             if row is None:
-                raise NotFound(f"공간 {target_id} 없음 (no space {target_id})")
+                raise NotFound("space.not_found", space_id=target_id)
             space, venue = row
             _require_staff(user, venue.id)
             name = f"서울런 4050 · {venue.name} {space.name} 일정 ({venue.name_en} · {space.name_en} schedule)"
@@ -151,7 +151,7 @@ class SubscriptionService:
             )
         ).first()
         if program_row is None:
-            raise NotFound(f"프로그램 {target_id} 없음 (no programme {target_id})")
+            raise NotFound("program.not_found", program_id=target_id)
         program, venue, space = program_row
         if not user.can_work_at(venue.id, *STAFF_ROLES):
             teaches = await self.session.scalar(
@@ -160,16 +160,14 @@ class SubscriptionService:
                 )
             )
             if teaches is None:
-                raise Forbidden(
-                    "이 프로그램의 강사나 장소 직원만 구독할 수 있습니다 (its instructors and the venue's staff only)"
-                )
+                raise Forbidden("feed.instructors_and_staff_only", program_id=program.id)
         name = f"서울런 4050 · {program.title} ({program.title_en})"
         return FeedTarget(scope, target_id, name, venue=venue, space=space, program=program)
 
     async def resolve(self, secret: str | None) -> ResolvedFeed:
         """The live feed behind a secret, if its owner may still follow its target. Every failure is the
         same ``404``: whoever holds a url learns nothing from a revoked, unknown or no-longer-allowed one."""
-        gone = NotFound("캘린더를 찾을 수 없습니다 (no such calendar feed)")
+        gone = NotFound("feed.not_found")
         if secret is None:
             raise gone
         row = (
@@ -204,8 +202,7 @@ class SubscriptionService:
         if scope == FeedScope.ME:
             if target_id not in (None, user.id):
                 raise ValidationFailed(
-                    "내 예약 캘린더는 본인 것만 만들 수 있습니다 (a 'me' feed shows your own bookings)",
-                    errors=[{"field": "target_id", "message": "omit it, or give your own account id"}],
+                    "feed.me_is_yours", errors=[field_error("target_id", "field.omit_or_own_account")]
                 )
             target_id = None
         target = await self.target(user, scope, target_id)
@@ -279,7 +276,7 @@ class SubscriptionService:
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise NotFound(f"캘린더 구독 {feed_id} 없음 (no calendar feed {feed_id})")
+            raise NotFound("feed.subscription_not_found", feed_id=feed_id)
 
 
 async def record_fetch(engine: AsyncEngine, feed_id: int, at: datetime) -> None:

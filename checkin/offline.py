@@ -47,7 +47,7 @@ class Offline:
         require_staff(staff, venue_id)
         venue = await self.session.get(Venue, venue_id)
         if venue is None:
-            raise NotFound("not_found.venue", venue_id=venue_id)
+            raise NotFound("venue.not_found", venue_id=venue_id)
         ring = await key_ring(self.session, self.checkin.settings.secret_key, now=self.now)
         start, end = day_bounds_utc(day)
         rows = (

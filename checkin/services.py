@@ -48,8 +48,21 @@ def checkin_window(booking: Booking, rules: Rules) -> tuple[datetime, datetime]:
     )
 
 
+# The answer of each scan result, in words, for the door (API.md lists the results).
+SCAN_MESSAGES: Final = {
+    "checked_in": "scan.checked_in",
+    "already_checked_in": "scan.already_checked_in",
+    "wrong_venue": "scan.wrong_venue",
+    "too_early": "scan.too_early",
+    "too_late": "scan.too_late",
+    "cancelled": "scan.cancelled",
+    "not_found": "scan.not_found",
+    "invalid": "scan.invalid",
+}
+
+
 def scan_answer(result: str, booking: BookingRead | None = None, **extra: object) -> ScanResult:
-    message, message_en = msg(f"scan.{result}").both()
+    message, message_en = msg(SCAN_MESSAGES[result]).both()
     return ScanResult(
         ok=result == "checked_in",
         result=result,

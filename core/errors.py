@@ -275,7 +275,7 @@ def database_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
             "validation_error",
             translate("title.validation_error", locale),
             translate("validation_error.out_of_range", locale),
-            errors=[{"field": "body", "message": "a value is out of range or has characters that cannot be stored"}],
+            errors=[{"field": "body", "message": translate("field.out_of_range", locale)}],
         )
     if isinstance(exc, OperationalError | PoolTimeoutError | DBAPIError | ConnectionError | OSError):
         log.warning("database unavailable: %s", exc)

@@ -41,6 +41,9 @@ def _default_secret() -> str:
 class Settings:
     database_url: str = field(default_factory=lambda: f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}")
     secret_key: str = ""
+    # Secrets used before this one, newest first: what they sealed (the QR signing key) is opened with
+    # them once and sealed again under ``secret_key``, so the secret can change without a new key.
+    secret_key_previous: tuple[str, ...] = ()
     base_url: str = "http://127.0.0.1:8000"
     debug: bool = False
     scheduler_enabled: bool = True
@@ -62,6 +65,7 @@ class Settings:
         return cls(
             database_url=database_url,
             secret_key=_env("SECRET_KEY", "") or _default_secret(),
+            secret_key_previous=tuple(s.strip() for s in _env("SECRET_KEY_PREVIOUS", "").split(",") if s.strip()),
             base_url=_env("BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             debug=_env_bool("DEBUG", False),
             scheduler_enabled=_env_bool("SCHEDULER", True),

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
 from core.clock import KST, day_bounds_utc, kst, to_kst, utcnow
-from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
+from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, field_error
+from core.i18n import msg
 from core.pagination import Page, count
 from core.validation import require_aware
 from programs.models import (
@@ -32,7 +33,7 @@ from programs.models import (
     ProgramSession,
     SessionStatus,
 )
-from programs.schedule import occurrences
+from programs.schedule import expand
 from programs.schemas import ProgramCreate, ProgramDetail, ProgramSummary, ProgramUpdate, SessionMove, SessionRead
 from venues import places
 from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape, Venue
@@ -122,7 +123,7 @@ class ProgramService:
             query = query.with_for_update()
         program = await self.session.scalar(query)
         if program is None:
-            raise NotFound(f"프로그램 {program_id} 없음 (no programme {program_id})")
+            raise NotFound("program.not_found", program_id=program_id)
         return program
 
     async def sessions(self, program_id: int, *, include_cancelled: bool = True) -> list[tuple[ProgramSession, Slot]]:
@@ -232,49 +233,40 @@ class ProgramService:
         space = await VenueService(self.session).get_space(data.space_id)
         if space.venue_id != venue.id:
             raise ValidationFailed(
-                "다른 장소의 공간입니다 (that space belongs to another venue)",
-                errors=[{"field": "space_id", "message": "not a space of venue_id"}],
+                "space.of_another_venue", errors=[field_error("space_id", "field.not_a_space_of_venue")]
             )
         if space.shape == SpaceShape.STAY:
             raise ValidationFailed(
-                "세션은 숙박실이 아닌 공간에서 열립니다 (sessions take place in a non-stay space; rooms go in rooms)",
-                errors=[{"field": "space_id", "message": "a stay space; give it in rooms for a camp"}],
+                "program.session_space_is_stay", errors=[field_error("space_id", "field.stay_space_use_rooms")]
             )
         for field in ("registration_opens_at", "registration_closes_at", "first_start"):
             require_aware(getattr(data, field), field)
         if data.registration_opens_at >= data.registration_closes_at:
             raise ValidationFailed(
-                "신청 시작이 마감보다 빨라야 합니다 (registration must open before it closes)",
-                errors=[{"field": "registration_closes_at", "message": "not after registration_opens_at"}],
+                "program.registration_window",
+                errors=[field_error("registration_closes_at", "field.not_after_registration_opens")],
             )
         if data.min_age is not None and data.max_age is not None and data.min_age > data.max_age:
-            raise ValidationFailed(
-                "최소 나이가 최대 나이보다 큽니다 (min_age above max_age)",
-                errors=[{"field": "min_age", "message": "above max_age"}],
-            )
+            raise ValidationFailed("program.age_band", errors=[field_error("min_age", "field.above_max_age")])
         if data.max_party > data.capacity:
             raise ValidationFailed(
-                "최대 인원이 정원보다 큽니다 (max_party above capacity)",
-                errors=[{"field": "max_party", "message": "above capacity"}],
+                "validation.max_party_over_capacity", errors=[field_error("max_party", "field.at_most_capacity")]
             )
         if data.kind == ProgramKind.CAMP:
             if not data.rooms or data.nights < 1:
                 raise ValidationFailed(
-                    "캠프에는 객실(rooms)과 1박 이상(nights)이 필요합니다 (a camp needs rooms and at least one night)",
-                    errors=[{"field": "rooms", "message": "required for camps, with nights >= 1"}],
+                    "program.camp_needs_rooms", errors=[field_error("rooms", "field.camp_rooms_required")]
                 )
             rooms = (await self.session.scalars(select(Space).where(Space.id.in_(data.rooms)))).all()
             if len(rooms) != len(set(data.rooms)) or any(
                 r.venue_id != venue.id or r.shape != SpaceShape.STAY for r in rooms
             ):
                 raise ValidationFailed(
-                    "객실은 같은 장소의 숙박 공간이어야 합니다 (rooms must be stay spaces of the venue)",
-                    errors=[{"field": "rooms", "message": "stay spaces of venue_id"}],
+                    "program.rooms_not_stay_spaces", errors=[field_error("rooms", "field.stay_spaces_of_venue")]
                 )
         elif data.rooms or data.nights:
             raise ValidationFailed(
-                "객실과 박수는 캠프에만 씁니다 (rooms and nights are for camps)",
-                errors=[{"field": "rooms", "message": "only for kind camp"}],
+                "program.rooms_only_for_camps", errors=[field_error("rooms", "field.only_for_camps")]
             )
         await self._check_instructors(data.instructor_ids)
         return venue, space
@@ -289,9 +281,11 @@ class ProgramService:
         ).all()
         missing = sorted(set(user_ids) - set(found))
         if missing:
+            listed = ", ".join(map(str, missing))
             raise ValidationFailed(
-                f"강사 계정이 아닙니다 (not instructor accounts): {missing}",
-                errors=[{"field": "instructor_ids", "message": f"not instructors: {missing}"}],
+                "program.not_instructors",
+                errors=[field_error("instructor_ids", "field.not_instructors", user_ids=listed)],
+                user_ids=listed,
             )
 
     async def create(self, data: ProgramCreate) -> Program:
@@ -340,7 +334,7 @@ class ProgramService:
     async def _schedule(self, program: Program, *, after: datetime | None) -> tuple[int, int]:
         """Bring the future sessions in line with the rule: add the missing ones, cancel the ones it no
         longer gives. Sessions that started before ``after`` (or any, when None on creation) stay as they are."""
-        wanted = occurrences(program.rrule, program.first_start, list(program.exdates))
+        wanted = await expand(program.rrule, program.first_start, list(program.exdates))
         if after is not None:
             wanted = [o for o in wanted if o > after]
         venue = await VenueService(self.session).get(program.venue_id)
@@ -448,7 +442,12 @@ class ProgramService:
         await self.session.execute(
             update(Slot)
             .where(overlapping, Slot.status == SlotStatus.OPEN, Slot.taken == 0)
-            .values(status=SlotStatus.BLOCKED, held_by_id=slot.id, note=program.title[:300], sequence=Slot.sequence + 1)
+            .values(
+                status=SlotStatus.BLOCKED,
+                held_by_id=slot.id,
+                note=msg("slot_note.program", title=program.title).render()[:300],
+                sequence=Slot.sequence + 1,
+            )
             .execution_options(synchronize_session=False)
         )
         # Checked after the UPDATE, which waited for any booking of those slots that was being made.
@@ -504,13 +503,13 @@ class ProgramService:
         schedule_changed = any(k in changes for k in ("rrule", "first_start", "duration_minutes", "exdates"))
         if "rrule" in changes:
             changes["rrule"] = changes["rrule"].strip().removeprefix("RRULE:")
-            occurrences(changes["rrule"], changes.get("first_start", program.first_start), [])  # validates
+            await expand(changes["rrule"], changes.get("first_start", program.first_start), [])  # validates
         for key, value in changes.items():
             setattr(program, key, value)
         if program.registration_opens_at >= program.registration_closes_at:
             raise ValidationFailed(
-                "신청 시작이 마감보다 빨라야 합니다 (registration must open before it closes)",
-                errors=[{"field": "registration_closes_at", "message": "not after registration_opens_at"}],
+                "program.registration_window",
+                errors=[field_error("registration_closes_at", "field.not_after_registration_opens")],
             )
         if instructor_ids is not None:
             await self._check_instructors(instructor_ids)
@@ -533,23 +532,20 @@ class ProgramService:
             )
         ).first()
         if row is None:
-            raise NotFound(f"세션 {session_id} 없음 (no session {session_id} in programme {program_id})")
+            raise NotFound("program.session_not_found", program_id=program_id, session_id=session_id)
         return program, row[0], row[1]
 
     async def move_session(self, program_id: int, session_id: int, data: SessionMove) -> tuple[ProgramSession, Slot]:
         program, session, slot = await self.session_of(program_id, session_id)
         start, end = require_aware(data.start, "start"), require_aware(data.end, "end")
         if end <= start:
-            raise ValidationFailed(
-                "끝이 시작보다 늦어야 합니다 (end must be after start)",
-                errors=[{"field": "end", "message": "before start"}],
-            )
+            raise ValidationFailed("session.end_before_start", errors=[field_error("end", "field.after_start")])
         if session.status == SessionStatus.CANCELLED:
-            raise Conflict("취소된 세션입니다 (the session is cancelled)")
+            raise Conflict("session.cancelled")
         if program.kind == ProgramKind.CAMP:
-            raise Conflict("캠프 세션은 옮길 수 없습니다: 취소 후 새로 만드세요 (cancel and recreate a camp session)")
+            raise Conflict("session.camp_cannot_move")
         if slot.starts_at <= self.now:
-            raise Conflict("이미 시작된 세션입니다 (the session has started)")
+            raise Conflict("session.started")
         await self._move(program, session, slot, start, end)
         return session, slot
 
@@ -574,7 +570,7 @@ class ProgramService:
         session.sequence += 1
         slot.sequence += 1
         slot.status = SlotStatus.CLOSED
-        slot.note = ""
+        slot.note = msg("slot_note.session_cancelled", title=program.title).render()[:300]
         await self.session.flush()
         await self._release_time(slot)
         await self._changed(program, session, slot, "cancelled")

@@ -31,6 +31,7 @@ from booking.routes import (
     VenueOperationsController,
 )
 from calendar_feeds.routes import FeedController, ical_feed
+from checkin.keys import remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
 from core.database import create_engine, request_session, sqlite_write_intent
 from core.errors import EXCEPTION_HANDLERS
@@ -97,6 +98,8 @@ async def health(state: State) -> Response[dict[str, str]]:
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     engine = engine or create_engine(settings)
+    # The check-in keys sealed under an earlier secret are opened with these and sealed again.
+    remember_previous_secrets(engine, settings.secret_key, settings.secret_key_previous)
 
     @asynccontextmanager
     async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -132,6 +132,38 @@ def jobs_run(job_id: str) -> None:
     click.echo(f"{job_id}: {_run(work)}")
 
 
+@main.group(help="QR signing keys of check-in.")
+def keys() -> None:
+    pass
+
+
+@keys.command(
+    "rotate",
+    help="Start a new signing key; the old one is retired and still verifies the codes it signed for "
+    "60 days. (After a change of SEOULRUN_SECRET_KEY the server re-seals the key by itself with "
+    "SEOULRUN_SECRET_KEY_PREVIOUS, or replaces it if no secret given opens it.)",
+)
+def keys_rotate() -> None:
+    import server.models  # noqa: F401 - every table on the metadata
+    from checkin.keys import RETIRED_KEY_GRACE, rotate
+    from core.clock import to_kst, utcnow
+    from core.database import create_engine, unit_of_work
+
+    now = utcnow()
+
+    async def work(settings: Settings) -> int:
+        engine = create_engine(settings)
+        try:
+            async with unit_of_work(engine) as session:
+                return await rotate(session, settings.secret_key, now=now)
+        finally:
+            await engine.dispose()
+
+    key_id = _run(work)
+    until = to_kst(now + RETIRED_KEY_GRACE).strftime("%Y-%m-%d %H:%M")
+    click.echo(f"signing key {key_id}; codes of the keys before it stay valid until {until} KST")
+
+
 @main.group(help="Accounts.")
 def users() -> None:
     pass

@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import holidays
 
+from core.i18n import translate
+
 
 @dataclass(frozen=True, slots=True)
 class Holiday:
@@ -77,8 +79,16 @@ def day_status(
         if applies and closure.start_date <= day <= closure.end_date:
             return DayStatus(day, False, (), closure.reason, closure.reason_en)
     if not opens_on_holidays and (holiday := korean_holiday(day)):
-        return DayStatus(day, False, (), f"공휴일: {holiday.name}", f"Public holiday: {holiday.name_en}")
+        return DayStatus(
+            day,
+            False,
+            (),
+            translate("venue_day.public_holiday", "ko", name=holiday.name),
+            translate("venue_day.public_holiday", "en", name=holiday.name_en),
+        )
     intervals = hours.get(day.weekday(), ())
     if not intervals:
-        return DayStatus(day, False, (), "정기 휴관일", "Regular closing day")
+        return DayStatus(
+            day, False, (), translate("venue_day.regular_closing", "ko"), translate("venue_day.regular_closing", "en")
+        )
     return DayStatus(day, True, intervals)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from core.clock import utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
 from core.validation import check_date_range
 from venues import districts
@@ -64,9 +64,9 @@ def parse_hhmm(value: str) -> time:
 def _district(code: str) -> districts.District:
     found = districts.resolve(code)
     if found is None:
+        choices = ", ".join(d.code for d in districts.DISTRICTS)
         raise ValidationFailed(
-            f"알 수 없는 자치구입니다 (unknown district): {code}",
-            errors=[{"field": "district", "message": f"one of {', '.join(d.code for d in districts.DISTRICTS)}"}],
+            "venue.unknown_district", errors=[field_error("district", "field.one_of", choices=choices)], district=code
         )
     return found
 
@@ -141,13 +141,12 @@ def _check_opening_hours(items: Sequence[OpeningHoursItem]) -> list[OpeningHours
     for index, (weekday, opens, closes) in enumerate(rows):
         if opens >= closes:
             raise ValidationFailed(
-                "여는 시간이 닫는 시간보다 빨라야 합니다 (opens must be before closes)",
-                errors=[{"field": f"opening_hours[{index}]", "message": "opens must be before closes"}],
+                "venue.opens_before_closes",
+                errors=[field_error(f"opening_hours[{index}]", "field.opens_before_closes")],
             )
         if index and rows[index - 1][0] == weekday and rows[index - 1][2] > opens:
             raise ValidationFailed(
-                "같은 요일의 운영 시간이 겹칩니다 (intervals of one weekday overlap)",
-                errors=[{"field": f"opening_hours[{index}]", "message": "overlaps the previous interval"}],
+                "venue.hours_overlap", errors=[field_error(f"opening_hours[{index}]", "field.overlaps_previous")]
             )
     return [OpeningHours(weekday=w, opens=o, closes=c) for w, o, c in rows]
 
@@ -155,18 +154,15 @@ def _check_opening_hours(items: Sequence[OpeningHoursItem]) -> list[OpeningHours
 def _check_space_shape(shape: str, capacity: int, max_party: int, slot_minutes: int | None) -> None:
     if shape == SpaceShape.STAY and slot_minutes is not None:
         raise ValidationFailed(
-            "숙박 공간에는 슬롯 길이가 없습니다 (a stay space has no slot length)",
-            errors=[{"field": "slot_minutes", "message": "must be null for shape stay"}],
+            "space.stay_has_no_slot_length", errors=[field_error("slot_minutes", "field.null_for_stay")]
         )
     if shape != SpaceShape.STAY and slot_minutes is None:
         raise ValidationFailed(
-            "슬롯 길이(분)가 필요합니다 (slot_minutes is required)",
-            errors=[{"field": "slot_minutes", "message": "required for shapes exclusive and shared"}],
+            "space.slot_minutes_required", errors=[field_error("slot_minutes", "field.required_for_slotted_spaces")]
         )
     if max_party > capacity:
         raise ValidationFailed(
-            "최대 인원이 정원보다 클 수 없습니다 (max_party cannot exceed capacity)",
-            errors=[{"field": "max_party", "message": "must be at most capacity"}],
+            "validation.max_party_over_capacity", errors=[field_error("max_party", "field.at_most_capacity")]
         )
 
 
@@ -216,7 +212,7 @@ class VenueService:
             query = query.options(selectinload(Venue.spaces), selectinload(Venue.opening_hours))
         venue = await self.session.scalar(query)
         if venue is None:
-            raise NotFound(f"장소 {venue_id} 없음 (no venue {venue_id})")
+            raise NotFound("venue.not_found", venue_id=venue_id)
         return venue
 
     async def detail(self, venue_id: int) -> VenueDetail:
@@ -225,7 +221,7 @@ class VenueService:
     async def get_space(self, space_id: int) -> Space:
         space = await self.session.scalar(select(Space).where(Space.id == space_id).options(selectinload(Space.venue)))
         if space is None:
-            raise NotFound(f"공간 {space_id} 없음 (no space {space_id})")
+            raise NotFound("space.not_found", space_id=space_id)
         return space
 
     async def space(self, space_id: int) -> SpaceRead:
@@ -244,7 +240,7 @@ class VenueService:
         check_date_range(start, end, MAX_DAYS_RANGE)
         venue = await self.get(venue_id)
         if space_id is not None and (await self.get_space(space_id)).venue_id != venue_id:
-            raise NotFound(f"장소 {venue_id} 에 공간 {space_id} 없음 (no space {space_id} at venue {venue_id})")
+            raise NotFound("space.not_at_venue", venue_id=venue_id, space_id=space_id)
         statuses = await self.day_statuses(venue, start, end, space_id=space_id)
         return [
             DayRead(
@@ -262,12 +258,13 @@ class VenueService:
 
     # --- editing ---------------------------------------------------------------------------------
 
-    async def _flush_unique(self, what: str) -> None:
+    async def _flush_unique(self, refusal: Conflict) -> None:
+        """Flush; the slug's unique index (the guard between two racing creations) answers ``refusal``."""
         try:
             async with self.session.begin_nested():
                 await self.session.flush()
         except IntegrityError as exc:
-            raise Conflict(f"이미 있는 {what}입니다 (that {what} already exists)") from exc
+            raise refusal from exc
 
     async def create(self, data: VenueCreate) -> Venue:
         venue = Venue(
@@ -289,7 +286,7 @@ class VenueService:
             spaces=[],
         )
         self.session.add(venue)
-        await self._flush_unique("slug")
+        await self._flush_unique(Conflict("venue.slug_taken", slug=data.slug))
         return venue
 
     async def update(self, venue_id: int, data: VenueUpdate) -> Venue:
@@ -329,7 +326,7 @@ class VenueService:
             rules=override_to_json(data.rules),
         )
         self.session.add(space)
-        await self._flush_unique("공간 slug (space slug)")
+        await self._flush_unique(Conflict("space.slug_taken", slug=data.slug))
         return space_read(space, venue)
 
     async def update_space(self, space_id: int, data: SpaceUpdate) -> SpaceRead:
@@ -364,13 +361,11 @@ class VenueService:
         venue = await self.get(venue_id)
         if data.end_date < data.start_date:
             raise ValidationFailed(
-                "종료일이 시작일보다 빠릅니다 (end_date is before start_date)",
-                errors=[{"field": "end_date", "message": "before start_date"}],
+                "closure.end_before_start", errors=[field_error("end_date", "field.before_start_date")]
             )
         if data.space_id is not None and (await self.get_space(data.space_id)).venue_id != venue.id:
             raise ValidationFailed(
-                "다른 장소의 공간입니다 (that space belongs to another venue)",
-                errors=[{"field": "space_id", "message": "not a space of this venue"}],
+                "space.of_another_venue", errors=[field_error("space_id", "field.not_a_space_of_venue")]
             )
         closure = Closure(
             venue_id=venue.id,
@@ -402,7 +397,7 @@ class VenueService:
     async def delete_closure(self, venue_id: int, closure_id: int) -> None:
         closure = await self.session.get(Closure, closure_id)
         if closure is None or closure.venue_id != venue_id:
-            raise NotFound(f"휴관 {closure_id} 없음 (no closure {closure_id} at venue {venue_id})")
+            raise NotFound("closure.not_found", venue_id=venue_id, closure_id=closure_id)
         hooks = self._hooks()
         for hook in hooks.removed:  # before the row goes: they find what it closed by its id
             await hook(self.session, closure)

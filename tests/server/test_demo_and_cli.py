@@ -169,3 +169,48 @@ def test_cli_migrates_loads_demo_and_manages_users(cli_env: Path) -> None:
     assert ran.exit_code == 0, ran.output
     assert ran.output.strip() == "extend-slot-horizon: 0"  # demo load made the horizon already
     assert runner.invoke(main, ["jobs", "run", "no-such-job"]).exit_code == 2
+
+
+def test_cli_users_create_on_an_existing_account_ends_its_sessions(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litestar.testing import TestClient
+
+    from core.settings import Settings
+    from server.app import create_app
+
+    monkeypatch.setenv("SEOULRUN_SCHEDULER", "0")
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    account = ["users", "create", "door@example.com", "--role", "staff"]
+    assert runner.invoke(main, [*account, "--password", "front-gate-scan-1"]).exit_code == 0
+
+    def log_in(client: TestClient[Litestar], password: str) -> dict[str, str]:
+        response = client.post("/api/auth/login", json={"email": "door@example.com", "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    with TestClient(create_app(Settings.from_env())) as client:
+        before = log_in(client, "front-gate-scan-1")
+        assert client.get("/api/me", headers=before).status_code == 200
+        reset = runner.invoke(main, [*account, "--password", "front-gate-scan-2"])
+        assert reset.exit_code == 0, reset.output
+        assert reset.output.startswith("updated account")
+        assert client.get("/api/me", headers=before).status_code == 401
+        assert client.get("/api/me", headers=log_in(client, "front-gate-scan-2")).status_code == 200
+
+
+def test_cli_keys_rotate_retires_the_signing_key_and_starts_another(cli_env: Path) -> None:
+    import sqlite3
+
+    runner = CliRunner()
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0
+    first = runner.invoke(main, ["keys", "rotate"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(main, ["keys", "rotate"])
+    assert second.exit_code == 0, second.output
+    assert second.output.startswith("signing key 2;")
+    assert "stay valid until" in second.output
+    with sqlite3.connect(cli_env) as conn:
+        rows = conn.execute("SELECT id, retired_at IS NOT NULL, expires_at IS NOT NULL FROM checkin_key ORDER BY id")
+        assert rows.fetchall() == [(1, 1, 1), (2, 0, 0)]
