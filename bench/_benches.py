@@ -16,17 +16,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import _data
+import _profile
 import _wrk
 from _data import Busy, Db, People, Venues, kst, today_kst
-from _harness import Database, Logs, Server, serve_app, serve_hello
+from _harness import BENCH, Database, Logs, Server, serve_app, serve_hello
 from _wrk import Load, Request, Target, WrkResult, get, json_request
 
+RESULTS = BENCH / "results"
 CITIZENS = 1000  # the rush: 1,000 citizens for one slot of 30 seats
 SEATS = 30
 WARMUP_CITIZENS = 200
@@ -121,6 +123,7 @@ class Run:
     pgbench_tps: float | None = None
     memory: dict[str, list[float]] = field(default_factory=dict)
     feed_path: str = ""
+    profile: frozenset[str] = frozenset()  # names of the measurements to sample with py-spy
 
     @property
     def label(self) -> str:
@@ -182,6 +185,14 @@ def check(run: Run, label: str, result: WrkResult, expect: set[int], *, warm_up:
         run.problem(f"{run.label} {label}: no answer at all")
 
 
+def profiled(run: Run, name: str, seconds: float, server: Server | None = None) -> AbstractContextManager[None]:
+    """py-spy on the workers during the measurement ``name`` when ``--profile`` names it."""
+    if name not in run.profile or (server is not None and server is not run.app):
+        return nullcontext()
+    stem = f"profile-{run.database.kind}-{name}"
+    return _profile.sampling(run.app.worker_pids(), seconds, RESULTS, stem)
+
+
 def measure(
     run: Run,
     group: str,
@@ -203,7 +214,8 @@ def measure(
     if warm and run.warm_s > 0:
         warmup = _wrk.run(targets, run.load, codes=codes, idempotency=idempotency, duration_s=run.warm_s)
         check(run, f"{label} (warm-up)", warmup, expect, warm_up=True)
-    result = _wrk.run(targets, run.load, codes=codes, idempotency=idempotency)
+    with profiled(run, name, run.load.duration_s, server):
+        result = _wrk.run(targets, run.load, codes=codes, idempotency=idempotency)
     if result.requests < MIN_ANSWERS_PER_CONNECTION * run.load.connections and run.load.duration_s < LONGEST_S:
         # A slow endpoint answers few requests in a short run, and wrk counts only what was answered
         # (the requests still in flight at the end are lost): measure it again, for longer.
@@ -245,7 +257,8 @@ def once(
 ) -> WrkResult:
     """Each request exactly once (bookings), Idempotency-Key on each, answers counted by code."""
     bound = max(60.0, 10 * run.load.duration_s)
-    result = _wrk.run(targets, run.load, once=True, idempotency=True, codes=True, duration_s=bound)
+    with profiled(run, name, run.load.duration_s):
+        result = _wrk.run(targets, run.load, once=True, idempotency=True, codes=True, duration_s=bound)
     check(run, label, result, expect)
     sent = sum(len(t.requests) for t in targets)
     if result.requests != sent:

@@ -38,7 +38,6 @@ import _data
 import _wrk
 from _benches import GROUPS, MEMORY_TARGET_MB, Row, Run
 from _harness import (
-    BENCH,
     DatabaseUnavailable,
     Logs,
     ServerFailed,
@@ -51,7 +50,7 @@ from _harness import (
 )
 
 ALL_GROUPS = (*GROUPS, "scale", "servers")
-RESULTS = BENCH / "results"
+RESULTS = _benches.RESULTS
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -67,6 +66,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk -t")
     parser.add_argument("--connections", type=int, default=64, help="wrk -c (and pgbench -c)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (wrk -d)")
+    parser.add_argument("--profile", default="", help="comma-separated measurements to sample with py-spy (e.g. venue)")
     parser.add_argument("--no-write", action="store_true", help="print only; no bench/results files")
     args = parser.parse_args(argv)
     groups = [g.strip() for g in args.only.split(",") if g.strip()] or list(ALL_GROUPS)
@@ -111,6 +111,7 @@ def run_database(kind: str, args: argparse.Namespace) -> tuple[list[Row], list[s
                     run = Run(
                         database, logs, load, args.warm, args.workers, db, venues, people, busy, app, hello, stack
                     )
+                    run.profile = frozenset(p.strip() for p in args.profile.split(",") if p.strip())
                     if hot is not None:
                         _benches.add_pgbench(run, hot)
                     try:
