@@ -106,7 +106,8 @@ def free_port() -> int:
 def app_env(database: Database, base_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
     """The environment of ``seoulrun``: this checkout first on the path, the scheduler off (its jobs
     would run during the measurements), a fixed secret so that the bench can reason about QR codes."""
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+    paths = [str(REPO), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    path = os.pathsep.join(dict.fromkeys(p for p in paths if p))
     return {
         **os.environ,
         "PYTHONPATH": path,

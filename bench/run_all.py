@@ -194,6 +194,45 @@ def main_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
     return headers, body
 
 
+def summary_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
+    """One line per measurement, the databases side by side: the table of bench/README.md."""
+    main = [r for r in rows if r.group not in {"scale", "servers"}]
+    dbs = list(dict.fromkeys(r.db for r in main))
+    headers = ["what", "target"]
+    for db in dbs:
+        headers += [f"{db} req/s", "p99 ms", "ratio", ""]
+    names = list(dict.fromkeys(r.name for r in main))
+    body = []
+    for name in names:
+        of = {db: [r for r in main if r.name == name and r.db == db] for db in dbs}
+        first = next(r for r in main if r.name == name)
+        target = ""
+        if first.target is not None:
+            target = f"≥ {first.target:g} × {first.yardstick}" + (
+                f", p99 < {first.p99_target:g} ms" if first.p99_target else ""
+            )
+        label = first.label
+        if name == "hello":
+            label = f"hello-world `GET /` (mean of {max(len(v) for v in of.values())} runs)"
+        line = [label, target]
+        for db in dbs:
+            found = of[db]
+            if not found:
+                line += ["", "", "", ""]
+                continue
+            rps = sum(r.rps for r in found) / len(found)
+            p99s = [r.result.p99_ms if r.result else 0.0 for r in found]
+            row = found[0]
+            line += [
+                _rps(rps),
+                _fmt(max(p99s), 0) if row.result else "",
+                _fmt(row.ratio) if row.ratio is not None and name != "hello" else "",
+                row.verdict or row.note,
+            ]
+        body.append(line)
+    return headers, body
+
+
 def scale_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
     headers = ["database", "what", "req/s @1", "req/s @N", "p99 ms @1", "p99 ms @N", "cost ×", "raw ×", "B/answer @1"]
     headers += ["B/answer @N", "answer ×", "verdict"]
@@ -329,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if db_rows:
             memory[db_rows[0].db] = db_memory
     sections = [
+        ("Summary", summary_table(rows)),
         ("Figures", main_table(rows)),
         ("Scale", scale_table(rows)),
         ("Servers", servers_table(rows)),
