@@ -52,8 +52,15 @@ pytest: install
 
 test: lint typecheck pytest
 
+# The load generators of bench/ come from Debian: wrk, and pgbench with PostgreSQL's packages (bookworm ships
+# it in postgresql-15, newer releases in postgresql-client). BENCH_ARGS: e.g. `--db postgres --quick`.
+BENCH_APT = $(if $(filter 0,$(shell id -u)),,sudo) apt-get
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python bench/run_all.py
+	@command -v wrk >/dev/null 2>&1 || $(BENCH_APT) install -y wrk || { $(BENCH_APT) update && $(BENCH_APT) install -y wrk; }
+	@command -v pgbench >/dev/null 2>&1 || $(BENCH_APT) install -y postgresql-client || true
+	@command -v pgbench >/dev/null 2>&1 || $(BENCH_APT) install -y postgresql || echo "no pgbench: bookings get no pgbench yardstick"
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,13 @@
-"""Shared pieces of the benchmarks: a temporary database, the real server on it, and a load generator.
+"""Shared pieces of the benchmarks: temporary databases, the servers as real processes, their memory.
 
-Standard library and httpx only. The server is the one users run (``seoulrun serve``, uvicorn workers),
-started as a subprocess on a free port of 127.0.0.1; all traffic stays on 127.0.0.1.
+The server under test is the one users run, ``seoulrun serve`` (here ``python -m server.cli serve`` with
+this checkout first on ``PYTHONPATH``, so that a worktree measures its own code), started on a free port
+of 127.0.0.1. The yardstick, ``bench/hello.py``, is served by uvicorn with the same options and the same
+worker count. All traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import math
 import os
 import shutil
 import signal
@@ -17,91 +16,84 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
 
-import httpx
-
-REPO = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
-NO_ANSWER = 0  # the status recorded when a request got no HTTP answer (connection error, timeout)
-
-Request = tuple[str, str, dict[str, Any]]  # method, path, keyword arguments of httpx.AsyncClient.request
-MakeRequest = Callable[[int], Request]
+SECRET_KEY = "bench"  # SEOULRUN_SECRET_KEY of every server the benches start
 
 
 class DatabaseUnavailable(RuntimeError):
-    """The database server cannot be reached (the caller reports the bench as skipped)."""
+    """The database server cannot be reached (the caller reports the database as skipped)."""
 
 
 class ServerFailed(RuntimeError):
-    """``seoulrun`` failed to migrate, load the demo or start; the message names the log file."""
+    """A command or a server failed; the message names the log file."""
 
 
-def bench_arguments(description: str) -> argparse.ArgumentParser:
-    """The options every bench accepts (``run_all.py`` passes its arguments to each bench)."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
-    parser.add_argument("--requests", type=_positive, default=2000, help="requests per measurement")
-    parser.add_argument("--concurrency", type=_positive, default=32, help="requests in flight at most")
-    return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def databases(choice: str) -> list[str]:
-    return ["sqlite", "postgres"] if choice == "both" else [choice]
+class BenchFailed(RuntimeError):
+    """A correctness check failed (a 5xx, a wrong count in the database)."""
 
 
 # --- databases -------------------------------------------------------------------------------------
 
 
-def _psql(sql: str, database: str = "postgres") -> None:
+def psql(sql: str, database: str = "postgres") -> str:
     command = ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", database]
     command += ["-v", "ON_ERROR_STOP=1", "-qAtc", sql]
     env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120, check=False)
     if result.returncode != 0:
-        raise RuntimeError(f"psql failed ({sql}): {result.stderr.strip()}")
+        raise RuntimeError(f"psql failed ({sql[:200]}): {result.stderr.strip()}")
+    return result.stdout
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    kind: str  # sqlite | postgres
+    url: str  # SQLAlchemy URL (sqlite+aiosqlite:///... or postgresql+asyncpg://...)
+    name: str  # the PostgreSQL database name, or the SQLite file
+
+    @property
+    def label(self) -> str:
+        return "SQLite" if self.kind == "sqlite" else "PostgreSQL"
 
 
 @contextmanager
-def temp_database(kind: str) -> Iterator[str]:
-    """A fresh, empty database for one bench; yields its SQLAlchemy URL and removes it afterwards."""
+def temp_database(kind: str) -> Iterator[Database]:
+    """A fresh, empty database; removed afterwards (PostgreSQL: ``DROP DATABASE ... WITH (FORCE)``)."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="seoulrun-bench-db-") as tmp:
-            yield f"sqlite+aiosqlite:///{Path(tmp) / 'bench.sqlite3'}"
+            path = Path(tmp) / "bench.sqlite3"
+            yield Database(kind, f"sqlite+aiosqlite:///{path}", str(path))
         return
     if kind != "postgres":
         raise ValueError(f"unknown database kind: {kind!r}")
     if shutil.which("psql") is None:
         raise DatabaseUnavailable("postgres unreachable: psql is not installed")
     try:
-        _psql("SELECT 1")
+        psql("SELECT 1")
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         raise DatabaseUnavailable(f"postgres unreachable at {PG_HOST}:{PG_PORT}: {exc}") from exc
     name = f"seoulrun_bench_{uuid.uuid4().hex[:12]}"
-    _psql(f'CREATE DATABASE "{name}"')
+    psql(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+        yield Database(kind, f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}", name)
     finally:
         try:
-            _psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             print(f"warning: could not drop database {name}: {exc}", file=sys.stderr)
 
 
-# --- the server ------------------------------------------------------------------------------------
+# --- processes -------------------------------------------------------------------------------------
 
 
 def free_port() -> int:
@@ -111,34 +103,150 @@ def free_port() -> int:
         return port
 
 
-def _seoulrun() -> str:
-    for directory in (Path(sys.prefix) / "bin", REPO / ".venv" / "bin"):
-        if (directory / "seoulrun").exists():
-            return str(directory / "seoulrun")
-    raise ServerFailed("seoulrun is not installed: run `make install` first")
+def app_env(database: Database, base_url: str = "http://127.0.0.1:8000") -> dict[str, str]:
+    """The environment of ``seoulrun``: this checkout first on the path, the scheduler off (its jobs
+    would run during the measurements), a fixed secret so that the bench can reason about QR codes."""
+    paths = [str(REPO), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    path = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "SEOULRUN_DATABASE_URL": database.url,
+        "SEOULRUN_SCHEDULER": "0",
+        "SEOULRUN_SECRET_KEY": SECRET_KEY,
+        "SEOULRUN_BASE_URL": base_url,
+    }
 
 
-def _cli(args: Sequence[str], env: Mapping[str, str], log: IO[bytes], log_path: Path) -> None:
-    log.write(f"$ seoulrun {' '.join(args)}\n".encode())
-    log.flush()
-    result = subprocess.run([_seoulrun(), *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, timeout=300)
+def seoulrun_command(*args: str) -> list[str]:
+    """``seoulrun ARGS`` as this checkout's code (the console script runs ``server.cli:main`` too)."""
+    return [sys.executable, "-m", "server.cli", *args]
+
+
+class Logs:
+    """One directory of log files for a run; removed after a clean run, kept (and named) otherwise."""
+
+    def __init__(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="seoulrun-bench-"))
+        self.keep = False
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def close(self) -> None:
+        if self.keep:
+            print(f"logs kept: {self.directory}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def run_cli(args: Sequence[str], env: Mapping[str, str], log_path: Path, timeout: float = 600) -> None:
+    with log_path.open("ab") as log:
+        log.write(f"$ seoulrun {' '.join(args)}\n".encode())
+        log.flush()
+        result = subprocess.run(
+            seoulrun_command(*args), stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=REPO, timeout=timeout
+        )
     if result.returncode != 0:
         raise ServerFailed(f"`seoulrun {' '.join(args)}` failed (exit {result.returncode}); log: {log_path}")
 
 
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float, log_path: Path) -> None:
+def http_status(url: str, timeout: float = 2.0) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - 127.0.0.1 only
+            status: int = answer.status
+            return status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+@dataclass
+class Server:
+    """A server process (uvicorn's supervisor when it has several workers) and its log."""
+
+    name: str
+    port: int
+    workers: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    check_path: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def worker_pids(self) -> list[int]:
+        """uvicorn's worker processes: the supervisor's children started by multiprocessing (with
+        ``--workers 1`` uvicorn serves in the process itself)."""
+        if self.workers == 1:
+            return [self.process.pid]
+        children = []
+        for pid in _children(self.process.pid):
+            if "resource_tracker" not in _cmdline(pid):
+                children.append(pid)
+        return sorted(children)
+
+    def worker_rss_mb(self) -> list[float]:
+        return [_rss_kib(pid) / 1024 for pid in self.worker_pids()]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _started_workers(log_path: Path) -> int:
+    try:
+        return log_path.read_bytes().count(b"Application startup complete")
+    except OSError:
+        return 0
+
+
+def _wait_ready(server: Server, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=base_url, timeout=2.0, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise ServerFailed(f"the server exited with {process.returncode}; log: {log_path}")
-            try:
-                if client.get("/health").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-    raise ServerFailed(f"no 200 from {base_url}/health within {timeout:.0f} s; log: {log_path}")
+    url = server.base_url + server.check_path
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise ServerFailed(f"{server.name} exited with {server.process.returncode}; log: {server.log_path}")
+        # Every worker must be up, or the first seconds of a measurement hit only some of them.
+        if http_status(url) == 200 and _started_workers(server.log_path) >= server.workers:
+            return
+        time.sleep(0.2)
+    raise ServerFailed(f"no 200 from {url} within {timeout:.0f} s; log: {server.log_path}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -146,172 +254,82 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         return
     process.terminate()  # uvicorn's supervisor stops its workers on SIGTERM
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)  # its own session: the supervisor and its workers
         process.wait()
 
 
 @contextmanager
-def start_server(
-    database_url: str, workers: int = 2, port: int | None = None, env: Mapping[str, str] | None = None
-) -> Iterator[str]:
-    """Migrate ``database_url``, load the demo catalogue, serve it; yields the base URL.
-
-    The output of every command goes to a log file in a temporary directory, removed after a clean run
-    and kept (its path printed) when anything failed.
-    """
-    port = port or free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    full_env = {
-        **os.environ,
-        "SEOULRUN_DATABASE_URL": database_url,
-        "SEOULRUN_SCHEDULER": "0",
-        "SEOULRUN_SECRET_KEY": "bench",
-        "SEOULRUN_BASE_URL": base_url,
-        **(env or {}),
-    }
-    log_dir = Path(tempfile.mkdtemp(prefix="seoulrun-bench-"))
-    log_path = log_dir / "server.log"
-    clean = False
-    try:
-        with log_path.open("ab") as log:
-            _cli(["db", "upgrade"], full_env, log, log_path)
-            _cli(["demo", "load"], full_env, log, log_path)
-            serve = ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-            log.write(f"$ seoulrun {' '.join(serve)}\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                [_seoulrun(), *serve],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=full_env,
-                cwd=REPO,
-                start_new_session=True,
-            )
-            try:
-                _wait_healthy(base_url, process, 60.0, log_path)
-                yield base_url
-                clean = process.poll() is None  # still up: it did not crash during the bench
-            finally:
-                _stop(process)
-    finally:
-        if clean:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            print(f"server log kept: {log_path}", file=sys.stderr)
-
-
-# --- load ------------------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of already sorted values (0.0 when there are none)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    count: int
-    elapsed_s: float
-    latencies_ms: tuple[float, ...]  # sorted
-    statuses: Counter[int]
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def p50_ms(self) -> float:
-        return percentile(self.latencies_ms, 50)
-
-    @property
-    def p99_ms(self) -> float:
-        return percentile(self.latencies_ms, 99)
-
-    def count_of(self, predicate: Callable[[int], bool]) -> int:
-        return sum(n for status, n in self.statuses.items() if predicate(status))
-
-
-async def load(
-    base_url: str, make_request: MakeRequest, total: int, concurrency: int, *, max_seconds: float = 300.0
-) -> LoadResult:
-    """Send ``total`` requests, ``concurrency`` at most in flight, over one client; stop early at
-    ``max_seconds``. ``make_request(i)`` gives the i-th request. Latency is measured per request, from
-    sending to the end of the body."""
-    if httpx.URL(base_url).host not in {"127.0.0.1", "localhost"}:
-        raise ValueError(f"benchmarks only load 127.0.0.1, not {base_url}")
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    issued = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0, trust_env=False) as client:
-        started = time.perf_counter()
-        deadline = started + max_seconds
-
-        async def worker() -> None:
-            nonlocal issued
-            while issued < total and time.perf_counter() < deadline:
-                method, path, kwargs = make_request(issued)
-                issued += 1
-                sent = time.perf_counter()
-                try:
-                    status = (await client.request(method, path, **kwargs)).status_code
-                except httpx.HTTPError:
-                    status = NO_ANSWER
-                latencies.append((time.perf_counter() - sent) * 1000)
-                statuses[status] += 1
-
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
-        elapsed = time.perf_counter() - started
-    return LoadResult(len(latencies), elapsed, tuple(sorted(latencies)), statuses)
-
-
-# --- output ----------------------------------------------------------------------------------------
-
-
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    """Print rows under headers, the first column left-aligned and the others right-aligned."""
-    cells = [[str(h) for h in headers], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: Sequence[str]) -> str:
-        parts = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        return "  ".join(parts).rstrip()
-
-    print(line(cells[0]))
-    print("  ".join("-" * w for w in widths))
-    for row in cells[1:]:
-        print(line(row))
-
-
-def describe_outcomes(outcomes: Counter[tuple[int, str]]) -> str:
-    """``201×30 409/sold_out×970``: each status with the answer's code or result, and how many."""
-    return " ".join(
-        f"{status or 'none'}{'/' + code if code else ''}×{n}" for (status, code), n in sorted(outcomes.items())
-    )
-
-
-async def practice_site_shared_spaces(engine: Any) -> list[tuple[Any, Any]]:
-    """Every active shared space of an active practice site of the demo catalogue, with its venue, in order."""
-    from sqlalchemy import select
-
-    from core.database import unit_of_work
-    from venues.models import Space, SpaceShape, Venue, VenueKind
-
-    async with unit_of_work(engine) as session:
-        rows = await session.execute(
-            select(Space, Venue)
-            .join(Venue, Venue.id == Space.venue_id)
-            .where(
-                Venue.kind == VenueKind.PRACTICE_SITE,
-                Venue.is_active.is_(True),
-                Space.shape == SpaceShape.SHARED,
-                Space.is_active.is_(True),
-            )
-            .order_by(Venue.id, Space.id)
+def serve(
+    name: str, command: Sequence[str], env: Mapping[str, str], log_path: Path, workers: int, port: int, check: str
+) -> Iterator[Server]:
+    with log_path.open("ab") as log:
+        log.write(f"$ {' '.join(command)}\n".encode())
+        log.flush()
+        process = subprocess.Popen(
+            list(command), stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=REPO, start_new_session=True
         )
-        return [(space, venue) for space, venue in rows.all()]
+    server = Server(name, port, workers, process, log_path, check)
+    try:
+        _wait_ready(server, 90.0)
+        yield server
+        if not server.alive():
+            raise ServerFailed(f"{name} died during the bench (exit {process.returncode}); log: {log_path}")
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def serve_app(database: Database, logs: Logs, workers: int, label: str = "seoulrun") -> Iterator[Server]:
+    """``seoulrun serve --host 127.0.0.1 --port P --workers W`` on a database already migrated."""
+    port = free_port()
+    env = app_env(database, f"http://127.0.0.1:{port}")
+    command = seoulrun_command("serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers))
+    with serve(label, command, env, logs.path(f"{label}-{port}.log"), workers, port, "/health") as server:
+        yield server
+
+
+@contextmanager
+def serve_hello(logs: Logs, workers: int, label: str = "hello") -> Iterator[Server]:
+    """The yardstick: a Litestar hello-world (bench/hello.py), served as ``seoulrun serve`` serves the app."""
+    port = free_port()
+    command = [sys.executable, str(BENCH / "hello.py"), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers)]
+    with serve(label, command, dict(os.environ), logs.path(f"{label}-{port}.log"), workers, port, "/") as server:
+        yield server
+
+
+def prepare_schema(database: Database, logs: Logs) -> None:
+    """``seoulrun db upgrade`` and ``seoulrun demo load`` on the bench's database."""
+    env = app_env(database)
+    run_cli(["db", "upgrade"], env, logs.path("cli.log"))
+    run_cli(["demo", "load"], env, logs.path("cli.log"))
+
+
+# --- the machine -----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on."""
+    info: dict[str, object] = {"nproc": os.cpu_count() or 0}
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["load_avg"] = Path("/proc/loadavg").read_text().split()[:3]
+    except OSError:
+        pass
+    info["python"] = sys.version.split()[0]
+    return info
+
+
+def load_average() -> float:
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0.0
