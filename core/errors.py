@@ -255,7 +255,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             translate("validation_error.detail", locale, detail=detail),
             errors=errors,
         )
-    log.error("HTTP %s: %s", status, exc.detail, exc_info=exc)
+    if exc.detail == "client disconnected prematurely":
+        # The client went away while sending its body: nothing broke here, and nobody reads the answer.
+        log.info("client disconnected before its request body arrived: %s %s", request.method, request.url.path)
+    else:
+        log.error("HTTP %s: %s", status, exc.detail, exc_info=exc)
     return _problem_in(locale, 500, "internal_error", "title.internal_error", "internal_error.detail")
 
 

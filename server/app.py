@@ -31,9 +31,9 @@ from booking.routes import (
     VenueOperationsController,
 )
 from calendar_feeds.routes import FeedController, ical_feed
-from checkin.keys import remember_previous_secrets
+from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
-from core.database import create_engine, request_session, sqlite_write_intent
+from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from programs.routes import InstructorController, ProgramController
@@ -100,6 +100,18 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     engine = engine or create_engine(settings)
     # The check-in keys sealed under an earlier secret are opened with these and sealed again.
     remember_previous_secrets(engine, settings.secret_key, settings.secret_key_previous)
+
+    @asynccontextmanager
+    async def keys_lifespan(app: Litestar) -> AsyncIterator[None]:
+        # The QR signing key is made (or sealed again under a new secret) at start, in a writing unit of
+        # work: done inside the first GET of a code it would be a write in a read transaction, which
+        # SQLite refuses under load ("database is locked").
+        try:
+            async with unit_of_work(engine) as session:
+                await key_ring(session, settings.secret_key)
+        except Exception:  # a database not up yet: the first code made will make the key
+            log.warning("check-in keys not prepared at start", exc_info=True)
+        yield
 
     @asynccontextmanager
     async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -176,7 +188,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
         openapi_config=openapi,
-        lifespan=[scheduler_lifespan],
+        lifespan=[keys_lifespan, scheduler_lifespan],
         state=State({"engine": engine, "settings": settings}),
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,
