@@ -37,6 +37,7 @@ from core.database import alchemy_config, create_engine, sqlite_write_intent
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from programs.routes import InstructorController, ProgramController
+from server.headers import security_headers
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
@@ -175,6 +176,9 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         request_max_body_size=settings.max_body_bytes,
         debug=settings.debug,
     )
+    # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
+    # before any route (the app-level middleware list runs per route) carry the headers too.
+    app.asgi_handler = security_headers(app.asgi_handler, https=settings.base_url.startswith("https://"))
     return app
 
 
