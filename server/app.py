@@ -36,6 +36,7 @@ from checkin.routes import BookingCodeController, CheckinController
 from core.database import alchemy_config, create_engine, sqlite_write_intent
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
+from core.validation import BoundedRequest
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
 from server.scheduler import build_scheduler
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=[scheduler_lifespan],
         state=State({"engine": engine, "settings": settings}),
         request_max_body_size=settings.max_body_bytes,
+        request_class=BoundedRequest,
         debug=settings.debug,
     )
     # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
