@@ -39,6 +39,7 @@ from core.settings import Settings
 from core.validation import BoundedRequest
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
+from server.openapi import WallClockSchema
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
@@ -60,9 +61,12 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
     leaves the file lock to at most one writer per process, and waits grow with the queue, in order.
     """
 
-    def factory(app: ASGIApp) -> ASGIApp:
-        lock: asyncio.Lock | None = None
+    # One queue for the whole app: Litestar builds a middleware stack per route, so a lock made in
+    # ``factory`` would queue only the writers of one route, and two routes' writers would meet at the
+    # file lock after all (a long offline sync made any other write wait out the lock timeout: 503).
+    lock: asyncio.Lock | None = None
 
+    def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             nonlocal lock
             if scope["type"] != ScopeType.HTTP:
@@ -162,7 +166,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             FeedController,
             ical_feed,
         ],
-        plugins=[SQLAlchemyPlugin(config=alchemy_config(engine))],
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(engine)), WallClockSchema()],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "closure_hooks": Provide(provide_closure_hooks, sync_to_thread=False),
