@@ -9,6 +9,7 @@ not by the database: ``core.errors`` still maps a DataError to 400, but no case 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -300,3 +301,18 @@ async def test_a_json_body_nested_ten_thousand_deep_is_a_validation_error(
     citizen = await make_user()
     response = await client.post("/api/bookings", content=body, headers={**headers, **citizen.headers})
     assert_refused(response, "body")
+
+
+async def test_the_openapi_document_states_the_bounds(client: Client) -> None:
+    spec = (await client.get("/schema/openapi.json")).json()
+    path_id = spec["paths"]["/api/venues/{venue_id}"]["get"]["parameters"][0]["schema"]
+    assert (path_id["minimum"], path_id["maximum"]) == (1, MAX_ID)
+    offset = next(p for p in spec["paths"]["/api/venues"]["get"]["parameters"] if p["name"] == "offset")
+    assert offset["schema"]["maximum"] == MAX_OFFSET
+    schemas = spec["components"]["schemas"]
+    assert schemas["BookingCreate"]["properties"]["slot_id"]["oneOf"][0]["maximum"] == MAX_ID
+    assert "\\x00" in schemas["RegisterRequest"]["properties"]["name"]["pattern"]
+    # A time of day is not an ISO 8601 duration ("P1D"), as Litestar documents datetime.time by default.
+    opens_at = schemas["Rules"]["properties"]["booking_opens_at"]
+    assert "format" not in opens_at
+    assert re.fullmatch(opens_at["pattern"], "10:00:00")
