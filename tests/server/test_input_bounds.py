@@ -102,6 +102,9 @@ async def test_ids_past_the_integers_are_refused_in_bodies(
     staff = await make_user(role="staff", venues=[venue])
     for huge in HUGE:
         await _bodies(client, citizen, staff, admin, venue.id, huge)
+    # A day's offline scans go in batches of at most 1000 (each is looked up under the write lock).
+    many = {"venue_id": venue.id, "device_id": "door-1", "scans": [{"booking_id": 1, "scanned_at": _now()}] * 1001}
+    assert_refused(await client.post("/api/checkin/sync", json=many, headers=staff.headers), "scans")
 
 
 async def _bodies(client: Client, citizen: Account, staff: Account, admin: Account, venue_id: int, huge: int) -> None:
