@@ -209,6 +209,7 @@ parameters = {{ "path.user_id" = {fuzzed.editable_user_id} }}
     return path
 
 
+@pytest.mark.slow
 def test_no_request_to_any_operation_gets_a_server_error(fuzzed: Fuzzed, tmp_path: Path) -> None:
     config = _config(fuzzed, tmp_path / "schemathesis.toml")
     command = [
