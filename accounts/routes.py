@@ -20,6 +20,7 @@ from accounts.schemas import (
     TokenResponse,
 )
 from accounts.services import AccountService, VenueDirectory, account_read
+from core.fields import Id, SearchText
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.settings import Settings
 
@@ -82,8 +83,8 @@ class UserAdminController(Controller):
         current_user: User,
         db_session: AsyncSession,
         settings: Settings,
-        role: Annotated[str | None, Parameter(pattern="^(citizen|staff|manager|instructor|admin)$")] = None,
-        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        role: Annotated[str | None, Parameter(pattern=r"^(citizen|staff|manager|instructor|admin)$(?!\n)")] = None,
+        q: SearchText = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[AccountRead]:
@@ -104,7 +105,7 @@ class UserAdminController(Controller):
 
     @get("/{user_id:int}", operation_id="getUser", summary="One account (admin)")
     async def get_user(
-        self, user_id: int, current_user: User, db_session: AsyncSession, settings: Settings
+        self, user_id: Id, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> AccountRead:
         require_role(current_user, Role.ADMIN)
         return account_read(await AccountService(db_session, settings).get(user_id))
@@ -112,7 +113,7 @@ class UserAdminController(Controller):
     @patch("/{user_id:int}", operation_id="updateUser", summary="Change role, venues, password or status (admin)")
     async def update_user(
         self,
-        user_id: int,
+        user_id: Id,
         data: AccountUpdate,
         current_user: User,
         db_session: AsyncSession,

@@ -7,12 +7,19 @@ from typing import Annotated
 
 import msgspec
 
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+from core.fields import Ids, OneLine
+
+# No spaces and no control characters (NUL included) anywhere in an address.
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"
+Email = Annotated[
+    str,
+    msgspec.Meta(min_length=3, max_length=254, pattern=rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$(?!\n)"),
+]
+Name = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=100)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 BirthYear = Annotated[int, msgspec.Meta(ge=1900, le=2100)]
-Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^\+?[0-9][0-9 -]{5,38}$")]
-RoleName = Annotated[str, msgspec.Meta(pattern="^(citizen|staff|manager|instructor|admin)$")]
+Phone = Annotated[str, msgspec.Meta(max_length=40, pattern=r"^\+?[0-9][0-9 -]{5,38}$(?!\n)")]
+RoleName = Annotated[str, msgspec.Meta(pattern=r"^(citizen|staff|manager|instructor|admin)$(?!\n)")]
 
 
 class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,7 +31,7 @@ class RegisterRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class LoginRequest(msgspec.Struct):
-    email: Annotated[str, msgspec.Meta(max_length=254)]
+    email: Annotated[OneLine, msgspec.Meta(max_length=254)]
     password: Password
 
 
@@ -53,7 +60,7 @@ class AccountCreate(msgspec.Struct, forbid_unknown_fields=True):
     role: RoleName
     birth_year: BirthYear | None = None
     phone: Phone | None = None
-    venue_ids: list[int] = msgspec.field(default_factory=list)
+    venue_ids: Ids = msgspec.field(default_factory=list)
 
 
 class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -61,4 +68,4 @@ class AccountUpdate(msgspec.Struct, forbid_unknown_fields=True):
     role: RoleName | msgspec.UnsetType = msgspec.UNSET
     password: Password | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
-    venue_ids: list[int] | msgspec.UnsetType = msgspec.UNSET
+    venue_ids: Ids | msgspec.UnsetType = msgspec.UNSET

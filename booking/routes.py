@@ -37,7 +37,9 @@ from booking.services import BookingService
 from booking.standing import Standing
 from core.clock import today_kst, utcnow
 from core.errors import NotFound, ValidationFailed, field_error
+from core.fields import ONE_LINE_PATTERN, Id
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.validation import check_optional_day
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
 from venues.models import SlotStatus
@@ -49,6 +51,7 @@ IdempotencyKey = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         max_length=255,
+        pattern=ONE_LINE_PATTERN,
         description="A retry with the same key returns the first answer",
     ),
 ]
@@ -75,8 +78,8 @@ def _statuses(raw: str | None) -> list[str] | None:
 
 
 def _range(start: date | None, end: date | None) -> tuple[date, date]:
-    first = start or today_kst()
-    return first, end or first + timedelta(days=30)
+    first = check_optional_day(start, "from") or today_kst()
+    return first, check_optional_day(end, "to") or first + timedelta(days=30)
 
 
 class BookingController(Controller):
@@ -101,12 +104,12 @@ class BookingController(Controller):
         return Response(answer, status_code=201, headers=headers)
 
     @get("/{booking_id:int}", operation_id="getBooking", summary="One booking (its holder, its venue's staff)")
-    async def get_booking(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+    async def get_booking(self, booking_id: Id, current_user: User, db_session: AsyncSession) -> BookingRead:
         service = BookingService(db_session)
         return await service.read(await service.visible(current_user, booking_id))
 
     @post("/{booking_id:int}/cancel", status_code=200, operation_id="cancelBooking", summary="Cancel (취소)")
-    async def cancel(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+    async def cancel(self, booking_id: Id, current_user: User, db_session: AsyncSession) -> BookingRead:
         service = BookingService(db_session)
         return await service.read(await service.cancel(current_user, booking_id))
 
@@ -116,7 +119,7 @@ class BookingController(Controller):
         operation_id="acceptOffer",
         summary="Accept a place offered from the waitlist",
     )
-    async def accept(self, booking_id: int, current_user: User, db_session: AsyncSession) -> BookingRead:
+    async def accept(self, booking_id: Id, current_user: User, db_session: AsyncSession) -> BookingRead:
         service = BookingService(db_session)
         return await service.read(await service.accept_offer(current_user, booking_id))
 
@@ -125,7 +128,7 @@ class BookingController(Controller):
         operation_id="bookingHistory",
         summary="Every change of status, who and why",
     )
-    async def history(self, booking_id: int, current_user: User, db_session: AsyncSession) -> list[BookingEventRead]:
+    async def history(self, booking_id: Id, current_user: User, db_session: AsyncSession) -> list[BookingEventRead]:
         service = BookingService(db_session)
         return await service.history_of(await service.visible(current_user, booking_id))
 
@@ -182,7 +185,7 @@ class MyBookingsController(Controller):
         operation_id="readNotice",
         summary="Mark a notice read",
     )
-    async def read_notice(self, notice_id: int, current_user: User, db_session: AsyncSession) -> None:
+    async def read_notice(self, notice_id: Id, current_user: User, db_session: AsyncSession) -> None:
         await mark_read(db_session, current_user, notice_id, utcnow())
 
 
@@ -196,7 +199,7 @@ class AvailabilityController(Controller):
         summary="Free places (예약 현황)",
     )
     async def space_availability(
-        self, space_id: int, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
+        self, space_id: Id, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
     ) -> Availability:
         start, end = _range(from_, to)
         return await BookingService(db_session).availability(space_id, start, end)
@@ -207,7 +210,7 @@ class AvailabilityController(Controller):
         summary="Free places of every space of a venue, for a month at once",
     )
     async def venue_availability(
-        self, venue_id: int, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
+        self, venue_id: Id, db_session: AsyncSession, from_: FromDate = None, to: ToDate = None
     ) -> VenueAvailability:
         start, end = _range(from_, to)
         spaces = await BookingService(db_session).venue_availability(venue_id, start, end)
@@ -229,7 +232,7 @@ class VenueOperationsController(Controller):
     )
     async def venue_bookings(
         self,
-        venue_id: int,
+        venue_id: Id,
         current_user: User,
         db_session: AsyncSession,
         day: Annotated[date | None, QueryParameter(name="date", description="Seoul date (default today)")] = None,
@@ -240,12 +243,16 @@ class VenueOperationsController(Controller):
         require_staff(current_user, venue_id)
         await VenueService(db_session).get(venue_id)
         return await BookingService(db_session).of_venue_day(
-            venue_id, day or today_kst(), statuses=_statuses(status), limit=limit, offset=offset
+            venue_id,
+            check_optional_day(day, "date") or today_kst(),
+            statuses=_statuses(status),
+            limit=limit,
+            offset=offset,
         )
 
     @post("/spaces/{space_id:int}/slots", operation_id="createSlot", summary="Add a one-off slot (managers)")
     async def create_slot(
-        self, space_id: int, data: SlotCreate, current_user: User, db_session: AsyncSession
+        self, space_id: Id, data: SlotCreate, current_user: User, db_session: AsyncSession
     ) -> SlotRead:
         space = await VenueService(db_session).get_space(space_id)
         require_venue_role(current_user, space.venue_id, Role.MANAGER)
@@ -257,15 +264,15 @@ class VenueOperationsController(Controller):
         operation_id="blockSlot",
         summary="Stop bookings (staff)",
     )
-    async def block_slot(self, slot_id: int, data: SlotBlock, current_user: User, db_session: AsyncSession) -> SlotRead:
+    async def block_slot(self, slot_id: Id, data: SlotBlock, current_user: User, db_session: AsyncSession) -> SlotRead:
         return await self._set(slot_id, SlotStatus.BLOCKED, data.note, current_user, db_session)
 
     @post("/slots/{slot_id:int}/unblock", status_code=200, operation_id="unblockSlot", summary="Reopen (staff)")
-    async def unblock_slot(self, slot_id: int, current_user: User, db_session: AsyncSession) -> SlotRead:
+    async def unblock_slot(self, slot_id: Id, current_user: User, db_session: AsyncSession) -> SlotRead:
         return await self._set(slot_id, SlotStatus.OPEN, "", current_user, db_session)
 
     @staticmethod
-    async def _set(slot_id: int, status: SlotStatus, note: str, user: User, session: AsyncSession) -> SlotRead:
+    async def _set(slot_id: Id, status: SlotStatus, note: str, user: User, session: AsyncSession) -> SlotRead:
         return slot_read(await BookingService(session).set_slot_status(user, slot_id, status, note), with_space=True)
 
 
@@ -283,7 +290,7 @@ class EnrolmentController(Controller):
         summary="Enrol in a whole course: a seat in every session, or none (수강 신청)",
     )
     async def enrol(
-        self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
+        self, program_id: Id, data: EnrolRequest, current_user: User, db_session: AsyncSession
     ) -> EnrolmentRead:
         service = BookingService(db_session)
         bookings = await Courses(db_session, service.now).enrol(current_user, program_id, data.party_size)
@@ -297,7 +304,7 @@ class EnrolmentController(Controller):
         summary="Apply to a programme allocated by lottery (추첨 신청)",
     )
     async def apply(
-        self, program_id: int, data: EnrolRequest, current_user: User, db_session: AsyncSession
+        self, program_id: Id, data: EnrolRequest, current_user: User, db_session: AsyncSession
     ) -> ApplicationRead:
         lottery = Lottery(db_session, utcnow())
         return application_read(await lottery.apply(current_user, program_id, data.party_size))
@@ -309,7 +316,7 @@ class EnrolmentController(Controller):
         operation_id="myApplication",
         summary="My application and, after the draw, its outcome",
     )
-    async def my_application(self, program_id: int, current_user: User, db_session: AsyncSession) -> ApplicationRead:
+    async def my_application(self, program_id: Id, current_user: User, db_session: AsyncSession) -> ApplicationRead:
         return application_read(await Lottery(db_session, utcnow()).mine(current_user, program_id))
 
     @get(
@@ -320,12 +327,12 @@ class EnrolmentController(Controller):
         summary="Who comes to a session (its instructors, the venue's staff)",
     )
     async def roster(
-        self, program_id: int, session_id: int, current_user: User, db_session: AsyncSession
+        self, program_id: Id, session_id: Id, current_user: User, db_session: AsyncSession
     ) -> list[RosterEntry]:
         return await session_roster(db_session, current_user, program_id, session_id)
 
     @get("/{program_id:int}/draw", operation_id="lotteryDraw", summary="The published draw: seed, order, winners")
-    async def draw(self, program_id: int, db_session: AsyncSession) -> DrawRead:
+    async def draw(self, program_id: Id, db_session: AsyncSession) -> DrawRead:
         program = await ProgramService(db_session).get(program_id)
         result = draw_read(program)
         if result is None:

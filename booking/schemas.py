@@ -7,6 +7,10 @@ from typing import Annotated
 
 import msgspec
 
+from core.fields import Id, MultiLine
+from core.validation import check_fields
+
+Note = Annotated[MultiLine, msgspec.Meta(max_length=300)]
 PartySize = Annotated[int, msgspec.Meta(ge=1, le=500, description="People in the party, the holder included")]
 
 
@@ -15,11 +19,14 @@ class BookingCreate(msgspec.Struct, forbid_unknown_fields=True):
     and ``check_out``."""
 
     party_size: PartySize = 1
-    slot_id: int | None = None
-    space_id: int | None = None
+    slot_id: Id | None = None
+    space_id: Id | None = None
     check_in: date | None = None
     check_out: date | None = None
     join_waitlist: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self, days=("check_in", "check_out"))
 
 
 class VenueRef(msgspec.Struct):
@@ -120,11 +127,14 @@ class SlotCreate(msgspec.Struct, forbid_unknown_fields=True):
     start: datetime
     end: datetime
     capacity: Annotated[int, msgspec.Meta(ge=1, le=10000)] | None = None
-    note: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    note: Note = ""
+
+    def __post_init__(self) -> None:
+        check_fields(self, instants=("start", "end"))
 
 
 class SlotBlock(msgspec.Struct, forbid_unknown_fields=True):
-    note: Annotated[str, msgspec.Meta(max_length=300)] = ""
+    note: Note = ""
 
 
 class NoticeRead(msgspec.Struct):

@@ -20,6 +20,7 @@ from accounts.models import User
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
 from calendar_feeds.services import FeedService
 from calendar_feeds.subscriptions import record_fetch, secret_of
+from core.fields import Id
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.settings import Settings
 
@@ -56,7 +57,7 @@ class FeedController(Controller):
         return await FeedService(db_session, settings).mine(current_user, limit=limit, offset=offset)
 
     @delete("/{feed_id:int}", operation_id="revokeFeed", summary="Revoke a subscription (구독 취소)")
-    async def revoke_feed(self, feed_id: int, current_user: User, db_session: AsyncSession, settings: Settings) -> None:
+    async def revoke_feed(self, feed_id: Id, current_user: User, db_session: AsyncSession, settings: Settings) -> None:
         """Its url answers ``404`` from now on."""
         await FeedService(db_session, settings).revoke(current_user, feed_id)
 

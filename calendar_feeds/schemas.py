@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
+
+from core.fields import Id
 
 ScopeName = Literal["venue", "space", "program", "me"]
 
@@ -14,7 +16,7 @@ class FeedCreate(msgspec.Struct, forbid_unknown_fields=True):
     """``target_id`` names the venue, space or programme; a ``me`` feed has none (or the caller's own id)."""
 
     scope: ScopeName
-    target_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    target_id: Id | None = None
 
 
 class FeedCreated(msgspec.Struct):

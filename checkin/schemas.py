@@ -8,13 +8,15 @@ from typing import Annotated
 import msgspec
 
 from booking.schemas import BookingRead
+from core.fields import Id, OneLine
+from core.validation import check_fields
 
-DeviceId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+DeviceId = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class ScanRequest(msgspec.Struct, forbid_unknown_fields=True):
-    payload: Annotated[str, msgspec.Meta(max_length=512, description="The text read from the QR code")]
-    venue_id: int
+    payload: Annotated[OneLine, msgspec.Meta(max_length=512, description="The text read from the QR code")]
+    venue_id: Id
     arrived: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
     device_id: DeviceId = "web"
 
@@ -67,17 +69,22 @@ class Manifest(msgspec.Struct):
 
 
 class OfflineScan(msgspec.Struct, forbid_unknown_fields=True):
-    booking_id: int
+    booking_id: Id
     scanned_at: datetime
     arrived: Annotated[int, msgspec.Meta(ge=1, le=500)] | None = None
     # The text read from the QR code: needed to overturn a no-show, checked against the booking if given.
     payload: Annotated[str, msgspec.Meta(max_length=512)] | None = None
 
+    def __post_init__(self) -> None:
+        check_fields(self, instants=("scanned_at",))
+
 
 class SyncRequest(msgspec.Struct, forbid_unknown_fields=True):
-    venue_id: int
+    venue_id: Id
     device_id: DeviceId
-    scans: Annotated[list[OfflineScan], msgspec.Meta(max_length=5000)]
+    # Each scan is looked up and recorded on its own, under the write lock: a day's scans of a busy door
+    # go in several requests (a batch sent twice applies once), so that no write waits behind one sync.
+    scans: Annotated[list[OfflineScan], msgspec.Meta(max_length=1000)]
 
 
 class SyncItem(msgspec.Struct):
@@ -98,7 +105,7 @@ class SyncResult(msgspec.Struct):
 class WalkInCreate(msgspec.Struct, forbid_unknown_fields=True):
     """A guest at the door, named: a walk-in is never booked in anyone's account."""
 
-    slot_id: int
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"\S")]
+    slot_id: Id
+    name: Annotated[OneLine, msgspec.Meta(min_length=1, max_length=100)]
     party_size: Annotated[int, msgspec.Meta(ge=1, le=500)] = 1
-    phone: Annotated[str, msgspec.Meta(max_length=40, pattern=r"^\+?[0-9][0-9 -]{5,38}$")] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40, pattern=r"^\+?[0-9][0-9 -]{5,38}$(?!\n)")] | None = None

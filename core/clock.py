@@ -7,6 +7,11 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 KST: Final = ZoneInfo("Asia/Seoul")
+# The years the service takes dates and instants in. The programme runs 2022-2026; a century either way
+# is room enough, and keeps every day's arithmetic (a 62-day range, a 800-day rule, the UTC instant of a
+# Seoul midnight) far from the ends of Python's dates, where year 1 or 9999 overflowed.
+FIRST_YEAR: Final = 2000
+LAST_YEAR: Final = 2100
 
 
 def utcnow() -> datetime:

@@ -94,7 +94,7 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
         # No pre-ping: it costs a round trip per request. A connection the server dropped fails its
         # request with 503 (safe to retry) and the pool replaces it.
         pool_recycle=1800,
-        pool_timeout=10,
+        pool_timeout=settings.db_pool_timeout_s,
         connect_args=connect_args,
     )
 

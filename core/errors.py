@@ -23,6 +23,7 @@ from litestar.exceptions import (
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from core.fields import MULTI_LINE_PATTERN, ONE_LINE_PATTERN
 from core.i18n import DEFAULT_LOCALE, Message, negotiate, translate
 
 log = logging.getLogger(__name__)
@@ -199,14 +200,21 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
     )
 
 
-def _field_errors(extra: Any) -> list[dict[str, str]]:
+# msgspec's words for a text with control characters (core.fields), which a person would not understand.
+_CONTROL_CHARACTERS = frozenset(f"Expected `str` matching regex {p!r}" for p in (ONE_LINE_PATTERN, MULTI_LINE_PATTERN))
+
+
+def _field_errors(extra: Any, locale: str) -> list[dict[str, str]]:
     """Litestar's validation details as ``[{"field", "message"}]``."""
     items = extra if isinstance(extra, list) else [extra] if isinstance(extra, dict) else []
     out: list[dict[str, str]] = []
     for item in items:
         if isinstance(item, dict):
             field = item.get("key") or item.get("source") or "body"
-            out.append({"field": str(field), "message": str(item.get("message", "invalid"))})
+            message = str(item.get("message", "invalid"))
+            if message in _CONTROL_CHARACTERS:
+                message = translate("field.control_characters", locale)
+            out.append({"field": str(field), "message": message})
     return out
 
 
@@ -243,7 +251,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             seconds=headers["Retry-After"],
         )
     if status < 500:
-        errors = _field_errors(exc.extra)
+        errors = _field_errors(exc.extra, locale)
         detail = str(exc.detail)
         if not errors:
             errors = [{"field": "body", "message": detail}]

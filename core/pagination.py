@@ -17,7 +17,10 @@ MAX_LIMIT = 500
 Limit = Annotated[
     int, Parameter(ge=1, le=MAX_LIMIT, description=f"Page size, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})")
 ]
-Offset = Annotated[int, Parameter(ge=0, description="Items to skip (default 0)")]
+# Past the end of any list the service keeps (a deeper page is reached with filters), and far inside the
+# 64-bit OFFSET of both databases: 2**63 reached the driver and failed there.
+MAX_OFFSET = 10_000_000
+Offset = Annotated[int, Parameter(ge=0, le=MAX_OFFSET, description=f"Items to skip, 0 to {MAX_OFFSET} (default 0)")]
 
 
 class Page(msgspec.Struct, Generic[T]):

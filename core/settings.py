@@ -50,6 +50,8 @@ class Settings:
     token_ttl_hours: int = 24 * 14
     db_pool_size: int = 10
     db_lock_timeout_ms: int = 5000
+    # How long a request waits for a pooled connection (PostgreSQL) before answering 503.
+    db_pool_timeout_s: float = 10.0
     # argon2 cost: the defaults of argon2-cffi (RFC 9106 low-memory profile); tests lower them.
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
@@ -72,6 +74,7 @@ class Settings:
             token_ttl_hours=int(_env("TOKEN_TTL_HOURS", str(24 * 14))),
             db_pool_size=int(_env("DB_POOL_SIZE", "10")),
             db_lock_timeout_ms=int(_env("DB_LOCK_TIMEOUT_MS", "5000")),
+            db_pool_timeout_s=float(_env("DB_POOL_TIMEOUT_S", "10")),
             argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
             argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
             auth_rate_per_minute=int(_env("AUTH_RATE_PER_MINUTE", "20")),

@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_role, require_venue_role
 from accounts.models import Role, User
 from core.clock import day_bounds_utc, today_kst
+from core.fields import Id, OptionalId, SearchText
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.validation import check_optional_day
 from programs.models import ProgramKind
 from programs.schemas import (
     ProgramCreate,
@@ -36,23 +38,30 @@ class ProgramController(Controller):
     async def list_programs(
         self,
         db_session: AsyncSession,
-        venue_id: int | None = None,
+        venue_id: OptionalId = None,
         kind: ProgramKind | None = None,
         age: Annotated[
             int | None, Parameter(ge=0, le=120, description="Keep those a citizen of this age may join")
         ] = None,
-        q: Annotated[str | None, Parameter(max_length=100)] = None,
+        q: SearchText = None,
         from_: Annotated[date | None, QueryParameter(name="from", description="With a session on or after")] = None,
         to: Annotated[date | None, Parameter(description="With a session on or before")] = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[ProgramSummary]:
         return await ProgramService(db_session).search(
-            venue_id=venue_id, kind=kind, age=age, q=q, start=from_, end=to, limit=limit, offset=offset
+            venue_id=venue_id,
+            kind=kind,
+            age=age,
+            q=q,
+            start=check_optional_day(from_, "from"),
+            end=check_optional_day(to, "to"),
+            limit=limit,
+            offset=offset,
         )
 
     @get("/{program_id:int}", operation_id="getProgram", summary="A programme with its sessions and places left")
-    async def get_program(self, program_id: int, db_session: AsyncSession) -> ProgramDetail:
+    async def get_program(self, program_id: Id, db_session: AsyncSession) -> ProgramDetail:
         return await ProgramService(db_session).detail(program_id)
 
     @post(dependencies=AUTH, security=BEARER_SECURITY, operation_id="createProgram", summary="Create (managers)")
@@ -73,7 +82,7 @@ class ProgramController(Controller):
     )
     async def update_program(
         self,
-        program_id: int,
+        program_id: Id,
         data: ProgramUpdate,
         current_user: User,
         db_session: AsyncSession,
@@ -94,8 +103,8 @@ class ProgramController(Controller):
     )
     async def move_session(
         self,
-        program_id: int,
-        session_id: int,
+        program_id: Id,
+        session_id: Id,
         data: SessionMove,
         current_user: User,
         db_session: AsyncSession,
@@ -116,8 +125,8 @@ class ProgramController(Controller):
     )
     async def cancel_session(
         self,
-        program_id: int,
-        session_id: int,
+        program_id: Id,
+        session_id: Id,
         current_user: User,
         db_session: AsyncSession,
         session_hooks: SessionHooks,
@@ -144,8 +153,8 @@ class InstructorController(Controller):
         to: date | None = None,
     ) -> list[SessionRead]:
         require_role(current_user, Role.INSTRUCTOR, Role.STAFF, Role.MANAGER)
-        start = from_ or today_kst()
-        end = to or start + timedelta(days=90)
+        start = check_optional_day(from_, "from") or today_kst()
+        end = check_optional_day(to, "to") or start + timedelta(days=90)
         rows = await ProgramService(db_session).instructor_sessions(
             current_user, start=day_bounds_utc(start)[0], end=day_bounds_utc(end)[1]
         )

@@ -7,9 +7,17 @@ from typing import Annotated
 
 import msgspec
 
+from core.fields import Id, Ids, MultiLine, OneLine
+from core.validation import check_fields
 from programs.models import Allocation, Enrolment, ProgramKind
 
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Title = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[MultiLine, msgspec.Meta(max_length=10_000)]
+Rule = Annotated[OneLine, msgspec.Meta(min_length=5, max_length=500, examples=["FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8"])]
+# A date (every session that day) or a Seoul wall-clock date-time (that one session).
+Exdates = Annotated[list[Annotated[OneLine, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=400)]
+Duration = Annotated[int, msgspec.Meta(ge=10, le=60 * 24 * 14)]
+INSTANTS = ("registration_opens_at", "registration_closes_at", "first_start")
 Age = Annotated[int, msgspec.Meta(ge=0, le=120)]
 
 
@@ -73,28 +81,31 @@ class ProgramDetail(msgspec.Struct):
 
 
 class ProgramCreate(msgspec.Struct, forbid_unknown_fields=True):
-    venue_id: int
-    space_id: int
+    venue_id: Id
+    space_id: Id
     title: Title
     title_en: Title
     kind: ProgramKind
     capacity: Annotated[int, msgspec.Meta(ge=1, le=10000)]
     registration_opens_at: datetime
     registration_closes_at: datetime
-    rrule: Annotated[str, msgspec.Meta(min_length=5, max_length=500, examples=["FREQ=WEEKLY;BYDAY=TU,TH;COUNT=8"])]
+    rrule: Rule
     first_start: datetime
-    duration_minutes: Annotated[int, msgspec.Meta(ge=10, le=60 * 24 * 14)]
-    description: str = ""
-    description_en: str = ""
+    duration_minutes: Duration
+    description: Description = ""
+    description_en: Description = ""
     min_age: Age | None = None
     max_age: Age | None = None
     max_party: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
     allocation: Allocation = Allocation.FIRST_COME
     enrolment: Enrolment = Enrolment.DROP_IN
-    exdates: list[str] = msgspec.field(default_factory=list)
-    rooms: list[int] = msgspec.field(default_factory=list)
+    exdates: Exdates = msgspec.field(default_factory=list)
+    rooms: Ids = msgspec.field(default_factory=list)
     nights: Annotated[int, msgspec.Meta(ge=0, le=14)] = 0
-    instructor_ids: list[int] = msgspec.field(default_factory=list)
+    instructor_ids: Ids = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_fields(self, instants=INSTANTS)
 
 
 class ProgramUpdate(msgspec.Struct, forbid_unknown_fields=True):
@@ -102,20 +113,26 @@ class ProgramUpdate(msgspec.Struct, forbid_unknown_fields=True):
 
     title: Title | msgspec.UnsetType = msgspec.UNSET
     title_en: Title | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
-    description_en: str | msgspec.UnsetType = msgspec.UNSET
-    rrule: Annotated[str, msgspec.Meta(min_length=5, max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    description_en: Description | msgspec.UnsetType = msgspec.UNSET
+    rrule: Rule | msgspec.UnsetType = msgspec.UNSET
     first_start: datetime | msgspec.UnsetType = msgspec.UNSET
-    duration_minutes: Annotated[int, msgspec.Meta(ge=10, le=60 * 24 * 14)] | msgspec.UnsetType = msgspec.UNSET
-    exdates: list[str] | msgspec.UnsetType = msgspec.UNSET
+    duration_minutes: Duration | msgspec.UnsetType = msgspec.UNSET
+    exdates: Exdates | msgspec.UnsetType = msgspec.UNSET
     registration_opens_at: datetime | msgspec.UnsetType = msgspec.UNSET
     registration_closes_at: datetime | msgspec.UnsetType = msgspec.UNSET
-    instructor_ids: list[int] | msgspec.UnsetType = msgspec.UNSET
+    instructor_ids: Ids | msgspec.UnsetType = msgspec.UNSET
+
+    def __post_init__(self) -> None:
+        check_fields(self, instants=INSTANTS)
 
 
 class SessionMove(msgspec.Struct, forbid_unknown_fields=True):
     start: datetime
     end: datetime
+
+    def __post_init__(self) -> None:
+        check_fields(self, instants=("start", "end"))
 
 
 class EnrolRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -36,7 +36,10 @@ from checkin.routes import BookingCodeController, CheckinController
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
+from core.validation import BoundedRequest
 from programs.routes import InstructorController, ProgramController
+from server.headers import security_headers
+from server.openapi import WallClockSchema
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
@@ -58,9 +61,12 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
     leaves the file lock to at most one writer per process, and waits grow with the queue, in order.
     """
 
-    def factory(app: ASGIApp) -> ASGIApp:
-        lock: asyncio.Lock | None = None
+    # One queue for the whole app: Litestar builds a middleware stack per route, so a lock made in
+    # ``factory`` would queue only the writers of one route, and two routes' writers would meet at the
+    # file lock after all (a long offline sync made any other write wait out the lock timeout: 503).
+    lock: asyncio.Lock | None = None
 
+    def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             nonlocal lock
             if scope["type"] != ScopeType.HTTP:
@@ -178,6 +184,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             FeedController,
             ical_feed,
         ],
+        plugins=[WallClockSchema()],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "db_session": Provide(provide_db_session),
@@ -191,8 +198,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         lifespan=[keys_lifespan, scheduler_lifespan],
         state=State({"engine": engine, "settings": settings}),
         request_max_body_size=settings.max_body_bytes,
+        request_class=BoundedRequest,
         debug=settings.debug,
     )
+    # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
+    # before any route (the app-level middleware list runs per route) carry the headers too.
+    app.asgi_handler = security_headers(app.asgi_handler, https=settings.base_url.startswith("https://"))
     return app
 
 

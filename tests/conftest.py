@@ -16,6 +16,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -62,6 +63,12 @@ class Database:
     def new_engine(self) -> AsyncEngine:
         """Another engine on the same database (its own connections), for tests of concurrency."""
         return create_engine(self.settings, schema=self.schema)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (a real server, the OpenAPI fuzz) first: started last, they would leave one of the
+    two workers running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -123,6 +130,48 @@ def app(db: Database) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=app) as c:
         yield c
+
+
+class RacingClient:
+    """An HTTP client whose requests really overlap inside the app, for race tests.
+
+    Litestar's ``AsyncTestClient`` runs one request after another, so ``asyncio.gather`` over it races
+    nothing. This one calls the app through ``httpx.ASGITransport`` on the test's event loop: gathered
+    requests run as concurrent tasks, each with its own database session and connection (the tests'
+    engines have no pool), and interleave wherever one awaits the database. ``peak`` counts the most
+    requests that were inside the app at once, so a race test can show that it raced.
+    """
+
+    def __init__(self, app: Litestar) -> None:
+        self._app = app
+        self.in_flight = 0
+        self.peak = 0
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=self._counting), base_url="http://testserver")
+
+    async def _counting(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            await self._app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.post(url, **kwargs)
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.get(url, **kwargs)
+
+
+@pytest.fixture
+async def racing(app: Litestar, client: AsyncTestClient[Litestar]) -> AsyncIterator[RacingClient]:
+    """A racing client on the same app as ``client`` (whose lifespan has started the app on this loop)."""
+    racer = RacingClient(app)
+    async with racer.http:
+        yield racer
 
 
 # --- factories -------------------------------------------------------------------------------------
@@ -233,6 +282,45 @@ def make_user(db: Database) -> MakeUser:
             await s.flush()
             token, _ = await AccountService(s, db.settings).issue_token(user)
         return Account(user, token)
+
+    return make
+
+
+MakeCitizens = Callable[[int], Awaitable[list["Account"]]]
+
+
+async def create_citizens(engine: AsyncEngine, settings: Settings, n: int, *, prefix: str = "racer") -> list[Account]:
+    """``n`` citizens with a bearer token each, written in one transaction (races need many people)."""
+    from accounts import passwords
+
+    password_hash = await passwords.hash_password(
+        PASSWORD, time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib
+    )
+    first = next(_counter)
+    for _ in range(n - 1):
+        next(_counter)
+    async with unit_of_work(engine) as s:
+        users = [
+            User(
+                email=f"{prefix}{first + i}@example.com",
+                name=f"경주자{first + i}",
+                birth_year=1975,
+                role=str(Role.CITIZEN),
+                password_hash=password_hash,
+                assignments=[],
+            )
+            for i in range(n)
+        ]
+        s.add_all(users)
+        await s.flush()
+        service = AccountService(s, settings)
+        return [Account(user, (await service.issue_token(user))[0]) for user in users]
+
+
+@pytest.fixture
+def make_citizens(db: Database) -> MakeCitizens:
+    async def make(n: int) -> list[Account]:
+        return await create_citizens(db.engine, db.settings, n)
 
     return make
 

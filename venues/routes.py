@@ -16,7 +16,9 @@ from accounts.models import Role, User, VenueAssignment
 from accounts.schemas import AccountRead
 from accounts.services import account_read
 from core.clock import today_kst
+from core.fields import ONE_LINE_PATTERN, Id, OptionalId, SearchText
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.validation import check_optional_day
 from venues import districts
 from venues.models import VenueKind
 from venues.schemas import (
@@ -36,7 +38,6 @@ from venues.schemas import (
 from venues.services import ClosureHooks, VenueService, closure_read, venue_detail
 
 AUTH = {"current_user": Provide(provide_current_user)}
-Query100 = Annotated[str | None, Parameter(max_length=100)]
 
 
 class VenueController(Controller):
@@ -48,40 +49,47 @@ class VenueController(Controller):
         self,
         db_session: AsyncSession,
         kind: Annotated[VenueKind | None, Parameter(description="Venue kind")] = None,
-        district: Annotated[str | None, Parameter(description="District code or name, e.g. gangbuk or 강북구")] = None,
-        q: Query100 = None,
+        district: Annotated[
+            str | None,
+            Parameter(
+                max_length=100, pattern=ONE_LINE_PATTERN, description="District code or name, e.g. gangbuk or 강북구"
+            ),
+        ] = None,
+        q: SearchText = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[VenueSummary]:
         return await VenueService(db_session).search(kind=kind, district=district, q=q, limit=limit, offset=offset)
 
     @get("/{venue_id:int}", operation_id="getVenue", summary="A venue with its spaces and opening hours")
-    async def get_venue(self, venue_id: int, db_session: AsyncSession) -> VenueDetail:
+    async def get_venue(self, venue_id: Id, db_session: AsyncSession) -> VenueDetail:
         return await VenueService(db_session).detail(venue_id)
 
     @get("/{venue_id:int}/days", operation_id="venueDays", summary="Open or closed, day by day (운영일)")
     async def venue_days(
         self,
-        venue_id: int,
+        venue_id: Id,
         db_session: AsyncSession,
         from_: Annotated[
             date | None, QueryParameter(name="from", description="First Seoul date (default today)")
         ] = None,
         to: Annotated[date | None, Parameter(description="Last Seoul date, inclusive (default from + 30 days)")] = None,
-        space_id: int | None = None,
+        space_id: OptionalId = None,
     ) -> list[DayRead]:
-        start = from_ or today_kst()
-        return await VenueService(db_session).days(venue_id, start, to or start + timedelta(days=30), space_id)
+        start = check_optional_day(from_, "from") or today_kst()
+        end = check_optional_day(to, "to") or start + timedelta(days=30)
+        return await VenueService(db_session).days(venue_id, start, end, space_id)
 
     @get("/{venue_id:int}/closures", operation_id="listClosures", summary="Closures of a venue (휴관)")
     async def list_closures(
         self,
-        venue_id: int,
+        venue_id: Id,
         db_session: AsyncSession,
         since: Annotated[date | None, Parameter(description="Only closures ending on or after this date")] = None,
         limit: Limit = DEFAULT_LIMIT,
         offset: Offset = 0,
     ) -> Page[ClosureRead]:
+        since = check_optional_day(since, "since")
         return await VenueService(db_session).list_closures(venue_id, since=since, limit=limit, offset=offset)
 
     # --- managers and administrators ---------------------------------------------------------------
@@ -106,7 +114,7 @@ class VenueController(Controller):
         summary="Edit a venue (its managers, admin)",
     )
     async def update_venue(
-        self, venue_id: int, data: VenueUpdate, current_user: User, db_session: AsyncSession
+        self, venue_id: Id, data: VenueUpdate, current_user: User, db_session: AsyncSession
     ) -> VenueDetail:
         require_venue_role(current_user, venue_id, Role.MANAGER)
         return venue_detail(await VenueService(db_session).update(venue_id, data))
@@ -119,7 +127,7 @@ class VenueController(Controller):
         summary="Replace the weekly opening hours (its managers, admin)",
     )
     async def set_opening_hours(
-        self, venue_id: int, data: list[OpeningHoursItem], current_user: User, db_session: AsyncSession
+        self, venue_id: Id, data: list[OpeningHoursItem], current_user: User, db_session: AsyncSession
     ) -> VenueDetail:
         require_venue_role(current_user, venue_id, Role.MANAGER)
         return venue_detail(await VenueService(db_session).set_opening_hours(venue_id, data))
@@ -132,7 +140,7 @@ class VenueController(Controller):
         summary="Add a space (its managers, admin)",
     )
     async def create_space(
-        self, venue_id: int, data: SpaceCreate, current_user: User, db_session: AsyncSession
+        self, venue_id: Id, data: SpaceCreate, current_user: User, db_session: AsyncSession
     ) -> SpaceRead:
         require_venue_role(current_user, venue_id, Role.MANAGER)
         return await VenueService(db_session).add_space(venue_id, data)
@@ -146,7 +154,7 @@ class VenueController(Controller):
     )
     async def create_closure(
         self,
-        venue_id: int,
+        venue_id: Id,
         data: ClosureCreate,
         current_user: User,
         db_session: AsyncSession,
@@ -166,7 +174,7 @@ class VenueController(Controller):
         summary="Remove a closure (its managers, admin)",
     )
     async def delete_closure(
-        self, venue_id: int, closure_id: int, current_user: User, db_session: AsyncSession, closure_hooks: ClosureHooks
+        self, venue_id: Id, closure_id: Id, current_user: User, db_session: AsyncSession, closure_hooks: ClosureHooks
     ) -> None:
         require_venue_role(current_user, venue_id, Role.MANAGER)
         await VenueService(db_session, closure_hooks=closure_hooks).delete_closure(venue_id, closure_id)
@@ -178,7 +186,7 @@ class VenueController(Controller):
         operation_id="venueTeam",
         summary="Staff and managers of a venue (its staff and managers, admin)",
     )
-    async def venue_team(self, venue_id: int, current_user: User, db_session: AsyncSession) -> list[AccountRead]:
+    async def venue_team(self, venue_id: Id, current_user: User, db_session: AsyncSession) -> list[AccountRead]:
         require_venue_role(current_user, venue_id, Role.STAFF, Role.MANAGER)
         await VenueService(db_session).get(venue_id)
         users = (
@@ -197,7 +205,7 @@ class SpaceController(Controller):
     tags = ["venues"]
 
     @get("/{space_id:int}", operation_id="getSpace", summary="A space with the rules in force")
-    async def get_space(self, space_id: int, db_session: AsyncSession) -> SpaceRead:
+    async def get_space(self, space_id: Id, db_session: AsyncSession) -> SpaceRead:
         return await VenueService(db_session).space(space_id)
 
     @patch(
@@ -208,7 +216,7 @@ class SpaceController(Controller):
         summary="Edit a space (its venue's managers, admin)",
     )
     async def update_space(
-        self, space_id: int, data: SpaceUpdate, current_user: User, db_session: AsyncSession
+        self, space_id: Id, data: SpaceUpdate, current_user: User, db_session: AsyncSession
     ) -> SpaceRead:
         service = VenueService(db_session)
         space = await service.get_space(space_id)

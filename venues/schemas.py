@@ -7,20 +7,28 @@ from typing import Annotated
 
 import msgspec
 
+from core.fields import Id, MultiLine, OneLine
+from core.validation import check_fields
 from venues.models import SpaceKind, SpaceShape, VenueKind
 from venues.rules import Rules, RulesOverride
 
-Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=80, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")]
-Text200 = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=80, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$(?!\n)")]
+Text200 = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=200)]
+District = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=32)]
+Address = Annotated[OneLine, msgspec.Meta(min_length=1, max_length=300)]
+Description = Annotated[MultiLine, msgspec.Meta(max_length=10_000)]
+Reason = Annotated[OneLine, msgspec.Meta(max_length=300)]
 Clock = Annotated[
     str,
-    msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Seoul wall-clock time, HH:MM", examples=["09:00"]),
+    msgspec.Meta(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$(?!\n)", description="Seoul wall-clock time, HH:MM", examples=["09:00"]
+    ),
 ]
 Lat = Annotated[float, msgspec.Meta(ge=33.0, le=39.0)]
 Lon = Annotated[float, msgspec.Meta(ge=124.0, le=132.0)]
 Capacity = Annotated[int, msgspec.Meta(ge=1, le=10000)]
 SlotMinutes = Annotated[int, msgspec.Meta(ge=10, le=1440)]
-Phone = Annotated[str, msgspec.Meta(max_length=40)]
+Phone = Annotated[OneLine, msgspec.Meta(max_length=40)]
 
 
 class VenueSummary(msgspec.Struct):
@@ -88,13 +96,13 @@ class VenueCreate(msgspec.Struct, forbid_unknown_fields=True):
     kind: VenueKind
     name: Text200
     name_en: Text200
-    district: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    district: District
+    address: Address
     lat: Lat | None = None
     lon: Lon | None = None
     phone: Phone | None = None
-    description: str = ""
-    description_en: str = ""
+    description: Description = ""
+    description_en: Description = ""
     opens_on_holidays: bool = False
     is_sample: bool = False
     opening_hours: list[OpeningHoursItem] = msgspec.field(default_factory=list)
@@ -104,13 +112,13 @@ class VenueCreate(msgspec.Struct, forbid_unknown_fields=True):
 class VenueUpdate(msgspec.Struct, forbid_unknown_fields=True):
     name: Text200 | msgspec.UnsetType = msgspec.UNSET
     name_en: Text200 | msgspec.UnsetType = msgspec.UNSET
-    district: Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | msgspec.UnsetType = msgspec.UNSET
-    address: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | msgspec.UnsetType = msgspec.UNSET
+    district: District | msgspec.UnsetType = msgspec.UNSET
+    address: Address | msgspec.UnsetType = msgspec.UNSET
     lat: Lat | msgspec.UnsetType | None = msgspec.UNSET
     lon: Lon | msgspec.UnsetType | None = msgspec.UNSET
     phone: Phone | msgspec.UnsetType | None = msgspec.UNSET
-    description: str | msgspec.UnsetType = msgspec.UNSET
-    description_en: str | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    description_en: Description | msgspec.UnsetType = msgspec.UNSET
     opens_on_holidays: bool | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
     rules: RulesOverride | msgspec.UnsetType = msgspec.UNSET
@@ -141,9 +149,12 @@ class SpaceUpdate(msgspec.Struct, forbid_unknown_fields=True):
 class ClosureCreate(msgspec.Struct, forbid_unknown_fields=True):
     start_date: date
     end_date: date
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
-    reason_en: Annotated[str, msgspec.Meta(max_length=300)] = ""
-    space_id: int | None = None
+    reason: Annotated[Reason, msgspec.Meta(min_length=1)]
+    reason_en: Reason = ""
+    space_id: Id | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, days=("start_date", "end_date"))
 
 
 class ClosureRead(msgspec.Struct):
