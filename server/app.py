@@ -36,6 +36,7 @@ from checkin.routes import BookingCodeController, CheckinController
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
+from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
@@ -168,6 +169,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             list_districts,
             BookingController,
             MyBookingsController,
+            MyNoticesController,
+            OutboxController,
             AvailabilityController,
             VenueOperationsController,
             ProgramController,
