@@ -83,9 +83,9 @@ class History:
         *,
         booking: Booking | None = None,
     ) -> Notice | None:
-        """Tell a person: the notice and its messages (``notifications.notify``), with the booking's time
-        and place for the messages. Walk-in guests have no account and get nothing: staff tell them at
-        the door."""
+        """Tell a person: the notice and its messages (``notifications.outbox.notify``), with the booking's
+        time and place for the messages. Walk-in guests have no account and get nothing: staff tell them
+        at the door."""
         if user_id is None:
             return None
         about = await about_booking(self.session, booking) if booking is not None else None

@@ -88,6 +88,7 @@ class Claim:
     address: str
     facts: dict[str, Any]
     attempts: int
+    notice: Notice | None  # read in the claim's transaction (None only if it is gone)
 
 
 class Delivery:
@@ -169,16 +170,15 @@ class Delivery:
                     .execution_options(synchronize_session=False)
                 )
             ).first()
+            notice = await session.get(Notice, row.notice_id) if row is not None else None
         if row is None:
             return None
-        return Claim(row.id, row.notice_id, row.channel, row.address, dict(row.facts or {}), row.attempts)
+        return Claim(row.id, row.notice_id, row.channel, row.address, dict(row.facts or {}), row.attempts, notice)
 
-    async def _outgoing(self, claim: Claim) -> Outgoing:
-        async with unit_of_work(self.engine) as session:
-            notice = await session.get(Notice, claim.notice_id)
-        if notice is None:  # cannot happen while the foreign key cascades; permanent if it does
+    def _outgoing(self, claim: Claim) -> Outgoing:
+        if claim.notice is None:  # cannot happen while the foreign key cascades; permanent if it does
             raise DeliveryFailed("the notice is gone", permanent=True)
-        words = compose(claim.channel, notice, claim.facts, self.settings.base_url)
+        words = compose(claim.channel, claim.notice, claim.facts, self.settings.base_url)
         return Outgoing(
             channel=claim.channel,
             to=claim.address,
@@ -190,7 +190,7 @@ class Delivery:
     async def deliver(self, claim: Claim) -> int:
         """Send one claimed row and record the outcome; 1 if it was sent."""
         try:
-            message = await self._outgoing(claim)
+            message = self._outgoing(claim)
             channel = self.channels.get(claim.channel)
             if channel is None:
                 raise DeliveryFailed(f"no channel {claim.channel!r} is configured")
