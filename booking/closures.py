@@ -92,7 +92,7 @@ class Closures:
             ):
                 continue
             await self.holding.release(booking, previous)
-            self.history.notify(
+            await self.history.notify(
                 booking.user_id,
                 "closure_cancelled",
                 msg("notice.closure_cancelled.title"),

@@ -9,11 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from booking.eligibility import Eligibility, Wanted
 from booking.errors import InvalidTransition, WindowClosed
+from booking.history import History
 from booking.holding import Holding
 from booking.locks import lock_citizen
 from booking.models import Booking
 from booking.placement import Placement, of_slot
 from booking.ways import Way
+from core.clock import to_kst
+from core.i18n import msg
 from programs.models import Allocation, Enrolment, Program
 from programs.services import ProgramService
 
@@ -44,7 +47,16 @@ class Courses:
         if not placements:
             raise WindowClosed("window_closed.no_sessions_left")
         await self.eligibility.check(Way.COURSE, citizen, [Wanted.slot(p) for p in placements], party_size)
-        return await self.take_all(Way.COURSE, citizen, placements, party_size)
+        bookings = await self.take_all(Way.COURSE, citizen, placements, party_size)
+        first = min(bookings, key=lambda b: b.starts_at)
+        await History(self.session, self.now).notify(
+            citizen.id,
+            "booking_confirmed",
+            msg("notice.course_confirmed.title", title=program.title, title_en=program.title_en),
+            msg("notice.course_confirmed.body", sessions=len(bookings), starts_at=to_kst(first.starts_at)),
+            booking=first,
+        )
+        return bookings
 
     async def take_all(self, way: Way, citizen: User, placements: list[Placement], party_size: int) -> list[Booking]:
         """A place in every session, or none: one savepoint around them all."""

@@ -1,5 +1,5 @@
 """A booking's life as it is written down: every change of status through one conditional UPDATE that
-records who made it and why, and the notices that tell people about it.
+records who made it and why, and the notices that tell people about it (``notifications``).
 
 A change is ``UPDATE booking SET status = :to WHERE id = :id AND status IN (:expected)``: of two
 processes changing the same booking at once, exactly one wins, and only the winner records the change.
@@ -14,8 +14,13 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.models import Booking, BookingEvent, Notice
-from core.i18n import Message
+from booking.models import Booking, BookingEvent
+from core.clock import to_kst
+from core.i18n import Message, msg
+from notifications import outbox
+from notifications.models import Notice
+from notifications.templates import About
+from venues.models import Venue
 
 
 class History:
@@ -69,7 +74,7 @@ class History:
         self.record(booking, from_status, to_status, reason, actor_id, note)
         return True
 
-    def notify(
+    async def notify(
         self,
         user_id: int | None,
         kind: str,
@@ -77,21 +82,40 @@ class History:
         body: Message | None = None,
         *,
         booking: Booking | None = None,
-    ) -> None:
-        """A notice in both languages (people read it in the language of their page). Walk-in guests
-        have no account and no notices: staff tell them at the door."""
+    ) -> Notice | None:
+        """Tell a person: the notice and its messages (``notifications.outbox.notify``), with the booking's
+        time and place for the messages. Walk-in guests have no account and get nothing: staff tell them
+        at the door."""
         if user_id is None:
-            return
-        title_ko, title_en = title.both()
-        body_ko, body_en = body.both() if body is not None else ("", "")
-        self.session.add(
-            Notice(
-                user_id=user_id,
-                booking_id=booking.id if booking is not None else None,
-                kind=kind,
-                title=title_ko[:200],
-                title_en=title_en[:200],
-                body=body_ko,
-                body_en=body_en,
-            )
+            return None
+        about = await about_booking(self.session, booking) if booking is not None else None
+        return await outbox.notify(self.session, user_id, kind, title, body, about=about, now=self.now)
+
+    async def confirmed(self, booking: Booking) -> Notice | None:
+        """A booking confirmed by the citizen's own act (booked, an offer accepted): the notice that says
+        so. Promotions, courses and lottery wins say it in their own words."""
+        about = await about_booking(self.session, booking)
+        return await self.notify(
+            booking.user_id,
+            "booking_confirmed",
+            msg("notice.booking_confirmed.title"),
+            msg(
+                "notice.booking_confirmed.body",
+                starts_at=to_kst(booking.starts_at),
+                venue=about.venue,
+                venue_en=about.venue_en,
+            ),
+            booking=booking,
         )
+
+
+async def about_booking(session: AsyncSession, booking: Booking) -> About:
+    venue = await session.get(Venue, booking.venue_id)
+    assert venue is not None
+    return About(
+        booking_id=booking.id,
+        starts_at=booking.starts_at,
+        venue=venue.name,
+        venue_en=venue.name_en,
+        address=venue.address,
+    )

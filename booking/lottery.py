@@ -156,7 +156,7 @@ class Lottery:
                 # unless the database changed under the draw, which then rolls back whole.
                 bookings = await courses.take_all(Way.LOTTERY, citizen, placements, application.party_size)
                 application.status = "won"
-                self._tell_won(program, citizen, bookings)
+                await self._tell_won(program, citizen, bookings)
                 continue
             application.status = "waitlisted"
             for placement in placements:
@@ -164,7 +164,7 @@ class Lottery:
                     await self.holding.queue(Way.LOTTERY, citizen, placement, application.party_size)
                 except AlreadyBooked:
                     continue  # already in that session's line (or holding a place there)
-            self._tell_waitlisted(program, citizen, waitlisted.index(application_id) + 1)
+            await self._tell_waitlisted(program, citizen, waitlisted.index(application_id) + 1)
         program.draw_result = {
             "algorithm": DRAW_ALGORITHM,
             "order": order,
@@ -187,9 +187,9 @@ class Lottery:
         per = "party" if placement.space.shape == SpaceShape.EXCLUSIVE else "person"
         return DrawPlaces(slot_id=slot.id, per=per, places=left)
 
-    def _tell_won(self, program: Program, citizen: User, bookings: list[Booking]) -> None:
+    async def _tell_won(self, program: Program, citizen: User, bookings: list[Booking]) -> None:
         first = min(bookings, key=lambda b: b.starts_at)
-        self.history.notify(
+        await self.history.notify(
             citizen.id,
             "lottery_won",
             msg("notice.lottery_won.title", title=program.title, title_en=program.title_en),
@@ -197,8 +197,8 @@ class Lottery:
             booking=first,
         )
 
-    def _tell_waitlisted(self, program: Program, citizen: User, place: int) -> None:
-        self.history.notify(
+    async def _tell_waitlisted(self, program: Program, citizen: User, place: int) -> None:
+        await self.history.notify(
             citizen.id,
             "lottery_waitlisted",
             msg("notice.lottery_waitlisted.title", title=program.title, title_en=program.title_en),

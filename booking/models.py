@@ -1,4 +1,4 @@
-"""Bookings, stay nights, their history, notices and idempotency keys (slots are in ``venues.models``).
+"""Bookings, stay nights, their history and idempotency keys (slots are in ``venues.models``).
 
 The booking invariant lives in these tables, so that it holds with many server processes on SQLite and
 on PostgreSQL:
@@ -25,7 +25,6 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    Text,
     UniqueConstraint,
     text,
 )
@@ -127,22 +126,6 @@ class BookingEvent(IdentityAuditBase):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     reason: Mapped[str] = mapped_column(String(40))
     note: Mapped[str] = mapped_column(String(500), default="")
-
-
-class Notice(IdentityAuditBase):
-    """A message to a person about their booking (a closure cancelled it, a waitlist place came free)."""
-
-    __tablename__ = "notice"
-    __table_args__ = (Index("ix_notice_user_created", "user_id", "created_at"),)
-
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
-    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(40))
-    title: Mapped[str] = mapped_column(String(200))
-    title_en: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text, default="")
-    body_en: Mapped[str] = mapped_column(Text, default="")
-    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class IdempotencyRecord(IdentityAuditBase):

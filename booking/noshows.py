@@ -91,7 +91,7 @@ class NoShows:
         if citizen.suspended_until is not None and citizen.suspended_until >= until:
             return
         citizen.suspended_until = until
-        self.history.notify(
+        await self.history.notify(
             citizen.id,
             "suspended",
             msg("notice.suspended.title", suspended_until=to_kst(until)),

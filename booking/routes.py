@@ -15,7 +15,6 @@ from accounts.models import Role, User
 from booking.courses import Courses
 from booking.lottery import Lottery, application_read, draw_read
 from booking.models import BookingStatus
-from booking.notices import mark_read, notices_of
 from booking.operations import require_staff
 from booking.reads import slot_read
 from booking.roster import session_roster
@@ -25,7 +24,6 @@ from booking.schemas import (
     BookingEventRead,
     BookingRead,
     EnrolmentRead,
-    NoticeRead,
     SlotBlock,
     SlotCreate,
     SlotRead,
@@ -167,26 +165,6 @@ class MyBookingsController(Controller):
         the caller's own count, and the cancellation deadline of the slot about to be booked: the figures
         the engine decides by."""
         return await Standing(db_session, utcnow()).of(current_user, slot_id=slot_id, space_id=space_id, day=day)
-
-    @get("/notices", operation_id="myNotices", summary="Messages about my bookings (알림)")
-    async def my_notices(
-        self,
-        current_user: User,
-        db_session: AsyncSession,
-        unread: bool = False,
-        limit: Limit = DEFAULT_LIMIT,
-        offset: Offset = 0,
-    ) -> Page[NoticeRead]:
-        return await notices_of(db_session, current_user, unread=unread, limit=limit, offset=offset)
-
-    @post(
-        "/notices/{notice_id:int}/read",
-        status_code=204,
-        operation_id="readNotice",
-        summary="Mark a notice read",
-    )
-    async def read_notice(self, notice_id: Id, current_user: User, db_session: AsyncSession) -> None:
-        await mark_read(db_session, current_user, notice_id, utcnow())
 
 
 class AvailabilityController(Controller):

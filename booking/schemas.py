@@ -137,18 +137,6 @@ class SlotBlock(msgspec.Struct, forbid_unknown_fields=True):
     note: Note = ""
 
 
-class NoticeRead(msgspec.Struct):
-    id: int
-    kind: str
-    title: str
-    title_en: str
-    body: str
-    body_en: str
-    booking_id: int | None
-    created_at: datetime
-    read_at: datetime | None
-
-
 class QuotaStanding(msgspec.Struct):
     """A citizen's use of the weekly quota for one venue kind, and the bookings that count."""
 

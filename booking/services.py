@@ -148,6 +148,8 @@ class BookingService:
             raise ValidationFailed(
                 "validation.slot_or_stay_needed", errors=[field_error("slot_id", "field.slot_or_stay")]
             )
+        if booking.status == BookingStatus.CONFIRMED:
+            await self.history.confirmed(booking)
         answer = await self.read(booking)
         if idempotency_key:
             self.session.add(

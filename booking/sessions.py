@@ -35,7 +35,7 @@ async def on_session_changed(
             booking.starts_at, booking.ends_at = slot.starts_at, slot.ends_at
             booking.sequence += 1
             history.record(booking, booking.status, booking.status, "session_moved", None, f"→ {when.isoformat()}")
-            history.notify(
+            await history.notify(
                 booking.user_id,
                 "session_moved",
                 msg("notice.session_moved.title", title=program.title, title_en=program.title_en, starts_at=when),
@@ -47,7 +47,7 @@ async def on_session_changed(
             continue
         if await history.transition(booking, ACTIVE, BookingStatus.CANCELLED, "session_cancelled", None):
             await holding.release(booking, previous)
-            history.notify(
+            await history.notify(
                 booking.user_id,
                 "session_cancelled",
                 msg("notice.session_cancelled.title", title=program.title, title_en=program.title_en, starts_at=when),

@@ -92,7 +92,7 @@ class Waitlist:
             await self.history.transition(
                 booking, [BookingStatus.WAITLISTED], BookingStatus.CONFIRMED, Way.PROMOTION, None
             )
-            self.history.notify(
+            await self.history.notify(
                 booking.user_id,
                 "waitlist_confirmed",
                 msg("notice.waitlist_confirmed.title"),
@@ -104,7 +104,7 @@ class Waitlist:
         await self.history.transition(
             booking, [BookingStatus.WAITLISTED], BookingStatus.OFFERED, "offered", None, offer_expires_at=expires
         )
-        self.history.notify(
+        await self.history.notify(
             booking.user_id,
             "waitlist_offer",
             msg("notice.waitlist_offer.title"),
@@ -134,7 +134,8 @@ class Waitlist:
             await self.eligibility.check(
                 Way.OFFER, citizen, [Wanted.slot(placement)], booking.party_size, exclude_booking_id=booking.id
             )
-        await self.history.transition(booking, [BookingStatus.OFFERED], BookingStatus.CONFIRMED, Way.OFFER, user.id)
+        if await self.history.transition(booking, [BookingStatus.OFFERED], BookingStatus.CONFIRMED, Way.OFFER, user.id):
+            await self.history.confirmed(booking)
         return booking
 
     async def expire(self, booking_id: int) -> bool:
@@ -151,7 +152,7 @@ class Waitlist:
         ):
             return False
         await self.holding.release(booking, BookingStatus.OFFERED)
-        self.history.notify(
+        await self.history.notify(
             booking.user_id,
             "offer_expired",
             msg("notice.offer_expired.title"),

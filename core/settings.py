@@ -60,6 +60,22 @@ class Settings:
     auth_rate_per_minute: int = 20
     # How old a scan made offline may be when it is synced (older ones are refused as stale).
     offline_sync_max_hours: int = 48
+    # Outgoing mail: SMTP through aiosmtplib. Without a host, e-mails are written to the log instead.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "서울런 4050 <no-reply@seoulrun4050.example>"
+    smtp_starttls: bool = True
+    # Below the outbox lease (notifications.delivery.LEASE), so that a live worker always finishes.
+    smtp_timeout_seconds: float = 20.0
+    # SMS/KakaoTalk: "log" (development), or "package.module:factory" for a city's gateway
+    # (notifications.channels.SmsGateway).
+    sms_gateway: str = "log"
+    # Delivery of the outbox: tries per message before it is marked failed, and the first wait between
+    # tries (doubled after each failure, at most an hour).
+    notify_max_attempts: int = 8
+    notify_backoff_seconds: int = 30
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -79,6 +95,16 @@ class Settings:
             argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
             auth_rate_per_minute=int(_env("AUTH_RATE_PER_MINUTE", "20")),
             offline_sync_max_hours=int(_env("OFFLINE_SYNC_MAX_HOURS", "48")),
+            smtp_host=_env("SMTP_HOST", ""),
+            smtp_port=int(_env("SMTP_PORT", "587")),
+            smtp_user=_env("SMTP_USER", ""),
+            smtp_password=_env("SMTP_PASSWORD", ""),
+            smtp_from=_env("SMTP_FROM", "") or "서울런 4050 <no-reply@seoulrun4050.example>",
+            smtp_starttls=_env_bool("SMTP_STARTTLS", True),
+            smtp_timeout_seconds=float(_env("SMTP_TIMEOUT_SECONDS", "20")),
+            sms_gateway=_env("SMS_GATEWAY", "log") or "log",
+            notify_max_attempts=int(_env("NOTIFY_MAX_ATTEMPTS", "8")),
+            notify_backoff_seconds=int(_env("NOTIFY_BACKOFF_SECONDS", "30")),
         )
 
     @property

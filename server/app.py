@@ -37,6 +37,7 @@ from core.database import create_engine, request_session, sqlite_write_intent, u
 from core.errors import EXCEPTION_HANDLERS
 from core.settings import Settings
 from core.validation import BoundedRequest
+from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
 from server.openapi import WallClockSchema
@@ -174,6 +175,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             list_districts,
             BookingController,
             MyBookingsController,
+            MyNoticesController,
+            OutboxController,
             AvailabilityController,
             VenueOperationsController,
             ProgramController,

@@ -1,9 +1,10 @@
 """Imports every domain's models so that the metadata knows all tables (Alembic, tests, create_all)."""
 
 from accounts.models import AccessToken, User, VenueAssignment
-from booking.models import Booking, BookingEvent, IdempotencyRecord, Notice
+from booking.models import Booking, BookingEvent, IdempotencyRecord
 from calendar_feeds.models import CalendarFeed
 from checkin.models import CheckinKey, CheckinScan
+from notifications.models import Notice, NotificationPreference, OutboxMessage
 from programs.models import Application, Program, ProgramInstructor, ProgramSession
 from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
 
@@ -18,7 +19,9 @@ __all__ = [
     "Closure",
     "IdempotencyRecord",
     "Notice",
+    "NotificationPreference",
     "OpeningHours",
+    "OutboxMessage",
     "Program",
     "ProgramInstructor",
     "ProgramSession",

@@ -43,6 +43,8 @@ async def purge_expired_tokens(engine: AsyncEngine, settings: Settings, now: dat
 
 def job_specs() -> list[JobSpec]:
     from booking import jobs as booking_jobs
+    from booking.reminders import send_reminders
+    from notifications import jobs as notification_jobs
 
     return [
         JobSpec("purge-expired-tokens", purge_expired_tokens, CronTrigger(hour=4, minute=17, timezone=KST)),
@@ -56,6 +58,9 @@ def job_specs() -> list[JobSpec]:
         JobSpec("mark-no-shows", booking_jobs.mark_no_shows, IntervalTrigger(minutes=5)),
         JobSpec("draw-lotteries", booking_jobs.draw_lotteries, IntervalTrigger(minutes=1)),
         JobSpec("promote-waitlists", booking_jobs.promote_waitlists, IntervalTrigger(minutes=2)),
+        JobSpec("deliver-notifications", notification_jobs.deliver_notifications, IntervalTrigger(seconds=30)),
+        JobSpec("send-reminders", send_reminders, CronTrigger(hour=18, minute=0, timezone=KST)),
+        JobSpec("end-suspensions", notification_jobs.end_suspensions, IntervalTrigger(minutes=10)),
     ]
 
 

@@ -20,11 +20,12 @@ from booking.errors import (
     TooLateToCancel,
     WindowClosed,
 )
-from booking.models import Booking, BookingEvent, Notice
+from booking.models import Booking, BookingEvent
 from booking.schemas import BookingCreate
 from booking.services import BookingService
 from core.clock import KST, kst
 from core.database import unit_of_work
+from notifications.models import Notice
 from server.wiring import CLOSURE_HOOKS
 from tests.booking.conftest import slot_state
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue
@@ -234,9 +235,16 @@ async def test_a_closure_cancels_the_bookings_it_hits_and_tells_each_person(
         assert slot is not None
         assert slot.status == "closed"
         assert slot.taken == 0
-        notices = (await session.scalars(select(Notice).order_by(Notice.user_id))).all()
-        assert [(n.user_id, n.kind) for n in notices] == [(a.id, "closure_cancelled"), (b.id, "closure_cancelled")]
-        assert "누수 보수 공사" in notices[0].body
+        notices = (await session.scalars(select(Notice).order_by(Notice.user_id, Notice.id))).all()
+        # Each booking was confirmed by a notice when it was made; both people hit are told.
+        assert [(n.user_id, n.kind) for n in notices] == [
+            (a.id, "booking_confirmed"),
+            (a.id, "closure_cancelled"),
+            (b.id, "booking_confirmed"),
+            (b.id, "closure_cancelled"),
+            (c.id, "booking_confirmed"),
+        ]
+        assert "누수 보수 공사" in notices[1].body
     with pytest.raises(Closed):
         await book(db, await make_user(), now, slot_id=hit.id)
 

@@ -27,13 +27,13 @@ async def test_a_closure_posted_by_a_manager_cancels_bookings_and_notifies(
     after = (await client.get(f"/api/bookings/{booking['id']}", headers=citizen.headers)).json()
     assert after["status"] == "cancelled"
     notices = (await client.get("/api/me/notices", headers=citizen.headers)).json()
-    assert notices["total"] == 1
+    assert [n["kind"] for n in notices["items"]] == ["closure_cancelled", "booking_confirmed"]  # newest first
     notice = notices["items"][0]
-    assert notice["kind"] == "closure_cancelled"
     assert "정전 점검" in notice["body"]
     assert "Power maintenance" in notice["body_en"]
     assert (await client.post(f"/api/me/notices/{notice['id']}/read", headers=citizen.headers)).status_code == 204
-    assert (await client.get("/api/me/notices", params={"unread": True}, headers=citizen.headers)).json()["total"] == 0
+    unread = (await client.get("/api/me/notices", params={"unread": True}, headers=citizen.headers)).json()
+    assert [n["kind"] for n in unread["items"]] == ["booking_confirmed"]
     slots = (await client.get(f"/api/spaces/{space.id}/availability", params={"from": day, "to": day})).json()["slots"]
     assert [(s["status"], s["remaining"]) for s in slots] == [("closed", 0)]
     assert await slot_state(db, slot.id) == (0, 0)
@@ -104,7 +104,7 @@ async def test_a_waitlisted_citizen_accepts_an_offer_over_http(
     again = await client.post(f"/api/bookings/{held['id']}/cancel", headers=first.headers)
     assert again.status_code == 200  # cancelling twice is a no-op
     kinds = [n["kind"] for n in (await client.get("/api/me/notices", headers=second.headers)).json()["items"]]
-    assert kinds == ["waitlist_offer"]
+    assert kinds == ["booking_confirmed", "waitlist_offer"]  # accepting the offer confirmed it
 
 
 async def test_venue_availability_renders_a_month_of_every_space(

@@ -18,9 +18,9 @@ from sqlalchemy import func, select, update
 
 from booking import jobs
 from booking.lottery import allocate
-from booking.models import Notice
 from core.clock import to_kst, utcnow
 from core.database import unit_of_work
+from notifications.models import Notice
 from programs.models import Program
 from programs.schemas import DrawEntry, DrawPlaces, DrawRoom
 from tests.accounts.test_auth_http import assert_problem

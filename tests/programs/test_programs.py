@@ -13,11 +13,12 @@ from booking import jobs
 from booking.courses import Courses
 from booking.errors import NotEligible, SoldOut
 from booking.lottery import Lottery, draw_order
-from booking.models import Booking, Notice
+from booking.models import Booking
 from booking.schemas import BookingCreate
 from booking.services import BookingService
 from core.clock import KST, kst
 from core.database import unit_of_work
+from notifications.models import Notice
 from programs.models import ProgramSession
 from programs.schemas import ProgramUpdate, SessionMove
 from programs.services import ProgramService
@@ -285,8 +286,10 @@ async def test_editing_the_rule_changes_future_sessions_only(
         booking = await session.get(Booking, future_booking.id)
         assert booking is not None
         assert booking.status == "cancelled"
-        kinds = (await session.scalars(select(Notice.kind).where(Notice.user_id == citizen.id))).all()
-        assert kinds == ["session_cancelled"]
+        kinds = (
+            await session.scalars(select(Notice.kind).where(Notice.user_id == citizen.id).order_by(Notice.id))
+        ).all()
+        assert kinds == ["booking_confirmed", "session_cancelled"]
 
 
 async def test_moving_a_session_moves_its_bookings_and_tells_them(

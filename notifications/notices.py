@@ -8,11 +8,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
-from booking.models import Notice
-from booking.schemas import NoticeRead
 from core.clock import to_kst
 from core.errors import NotFound
 from core.pagination import Page, count
+from notifications.models import Notice
+from notifications.schemas import NoticeRead
 
 
 def notice_read(notice: Notice) -> NoticeRead:
