@@ -11,6 +11,18 @@
 
   document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
 
+  // A link of the error summary puts the keyboard in its field (a plain #link only scrolls there).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-error-summary] a[href^='#']");
+    if (!link) { return; }
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) { return; }
+    event.preventDefault();
+    var label = document.querySelector("label[for='" + field.id + "']");
+    (label || field).scrollIntoView({ block: "start" });
+    field.focus({ preventScroll: true });
+  });
+
   document.addEventListener("htmx:afterSwap", function (event) {
     if (focusErrorSummary(event.target)) { return; }
     // The link that was clicked was replaced: keep the keyboard in the part that changed.
