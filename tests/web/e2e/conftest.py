@@ -188,7 +188,8 @@ class Browse:
             # Evaluated by the browser's devtools protocol, not a <script>: the page's CSP stays as it is.
             self.page.evaluate(AXE_SOURCE.read_text(encoding="utf-8"))
         result = self.page.evaluate(
-            "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
+            "async (tags) => await axe.run(document,"
+            " {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})",
             AXE_TAGS,
         )
         bad = [v for v in result["violations"] if v["impact"] in ("serious", "critical")]

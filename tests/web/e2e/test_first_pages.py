@@ -20,7 +20,8 @@ SMALL_TARGETS = """() => [...document.querySelectorAll('a, button, input, select
   .filter(el => el.offsetParent !== null && !el.closest('p, dd, .visually-hidden') && el.type !== 'hidden')
   .map(el => [el, el.getBoundingClientRect()])
   .filter(([el, box]) => box.height < 44 || box.width < 44)
-  .map(([el, box]) => `${el.tagName.toLowerCase()} "${(el.textContent || el.name || '').trim().slice(0, 30)}" ${Math.round(box.width)}x${Math.round(box.height)}`)"""
+  .map(([el, box]) => `${el.tagName.toLowerCase()} "${(el.textContent || el.name || '').trim().slice(0, 30)}"`
+    + ` ${Math.round(box.width)}x${Math.round(box.height)}`)"""
 
 
 def town(server: LiveServer) -> dict[str, Any]:
