@@ -106,6 +106,7 @@ class WebPlugin(InitPluginProtocol):
             cookie_name="csrftoken",
             cookie_secure=self.settings.base_url.startswith("https://"),
             cookie_samesite="lax",
+            cookie_httponly=True,  # pages put the token in their forms and hx-headers; no script reads it
             header_name="x-csrftoken",
             exclude=CSRF_EXCLUDE,
         )
