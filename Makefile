@@ -6,9 +6,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 NPM ?= npm
-# Two test processes: the machine (and CI) has two cores; every test has its own database. The browser
-# tests share one server and one Chromium, so they stay together on one worker (xdist_group "browser").
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# Two test processes: the machine (and CI) has two cores; every test has its own database (and each
+# process that runs browser tests its own server).
+PYTEST_ARGS ?= -n 2
 # Root installs Debian packages itself; anyone else through sudo.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 

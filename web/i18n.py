@@ -119,6 +119,11 @@ def jinja_datetime(context: Context, value: datetime, style: str = "full") -> st
     return format_datetime(value, context["locale"], style)
 
 
+def kst_iso(value: date | datetime) -> str:
+    """The ``datetime`` attribute of ``<time>``: an instant with the +09:00 offset, or a date."""
+    return to_kst(value).isoformat() if isinstance(value, datetime) else value.isoformat()
+
+
 @pass_context
 def jinja_url_with(context: Context, **changes: Any) -> str:
     return url_with(context["request"], **changes)
@@ -131,4 +136,5 @@ JINJA_GLOBALS: Final[dict[str, Any]] = {
     "format_time": jinja_time,
     "format_datetime": jinja_datetime,
     "url_with": jinja_url_with,
+    "kst_iso": kst_iso,
 }

@@ -41,12 +41,19 @@ def form_action(user: User) -> str:
     return f"posted by {user.id}"
 
 
+@get("/probe/boom", sync_to_thread=False)
+def broken_page() -> str:
+    raise RuntimeError("a bug")
+
+
 @pytest.fixture
 async def probe(db: Database) -> AsyncIterator[Client]:
     app = Litestar(
         plugins=[
             SQLAlchemyPlugin(config=alchemy_config(db.engine)),
-            WebPlugin(db.settings, routes=[*ROUTE_HANDLERS, citizen_page, staff_page, manager_page, form_action]),
+            WebPlugin(
+                db.settings, routes=[*ROUTE_HANDLERS, citizen_page, staff_page, manager_page, form_action, broken_page]
+            ),
         ],
         dependencies={"settings": Provide(lambda: db.settings, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
@@ -116,3 +123,12 @@ async def test_each_page_admits_only_its_people(probe: Client, make_venue: MakeV
                 assert "이용할 수 있는 페이지입니다" in response.text
             else:
                 assert str(account.id) in response.text
+
+
+async def test_a_bug_is_a_500_page_in_the_layout(probe: Client) -> None:
+    response = await probe.get("/probe/boom", headers=HTML)
+    assert response.status_code == 500
+    assert "text/html" in response.headers["content-type"]
+    assert '<main id="main"' in response.text
+    assert "일시적인 오류가 발생했습니다" in response.text
+    assert "a bug" not in response.text  # nothing of the error itself is shown

@@ -198,3 +198,14 @@ async def test_a_wrong_method_on_a_page_is_a_405_page(client: Client) -> None:
     assert response.status_code in (403, 405)  # no CSRF token: refused before the method is looked at
     response = await client.put("/no-such-page", headers=HTML)
     assert response.status_code == 404
+
+
+def test_times_are_shown_in_seoul_with_their_offset() -> None:
+    from datetime import UTC, datetime
+
+    from web.i18n import format_datetime, kst_iso
+
+    instant = datetime(2026, 12, 3, 5, 30, tzinfo=UTC)  # 14:30 in Seoul
+    assert kst_iso(instant) == "2026-12-03T14:30:00+09:00"
+    assert format_datetime(instant, "ko") == "2026년 12월 3일 (목) 14:30"
+    assert format_datetime(instant, "en") == "Thu 3 Dec 2026 14:30"

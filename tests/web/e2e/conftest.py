@@ -1,8 +1,8 @@
 """End-to-end tests of the web pages in a real Chromium against a real server.
 
-One ``seoulrun serve`` process per test run (per xdist worker, and the browser tests share one worker:
-``xdist_group("browser")``) on a free 127.0.0.1 port, over a temporary migrated SQLite database with the
-demo catalogue, no scheduler and cheap argon2. Debian's Chromium (``/usr/bin/chromium``, installed with
+One ``seoulrun serve`` process per test run (per xdist worker that runs browser tests) on a free
+127.0.0.1 port, over a temporary migrated SQLite database with the demo catalogue, no scheduler and
+cheap argon2. Debian's Chromium (``/usr/bin/chromium``, installed with
 the Korean fonts by ``make browser``) is driven by Playwright for Python; Playwright's own browser
 downloads are never used.
 
@@ -67,8 +67,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            item.add_marker(pytest.mark.browser)  # pytest -m browser / -m "not browser"
 
 
 def _unavailable(reason: str) -> None:
