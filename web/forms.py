@@ -9,11 +9,13 @@ field errors go to their fields, the rest to the summary.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from core.i18n import Message
@@ -116,3 +118,39 @@ class Form(Generic[S]):
         except msgspec.ValidationError as exc:
             state.add(None, str(exc))
             return None, state
+
+
+@dataclass
+class Refusal:
+    """What ``attempt`` caught: the service's refusal, or ``None`` when it did its work."""
+
+    error: DomainError | None = None
+
+    def __bool__(self) -> bool:
+        return self.error is not None
+
+
+@asynccontextmanager
+async def attempt(session: AsyncSession) -> AsyncIterator[Refusal]:
+    """A service call whose refusal the page shows (the form again, 422) instead of raising it.
+
+    The request's unit of work commits whatever answer the handler returns, so a refusal caught here
+    would otherwise commit what the service wrote before it refused: the call runs in a savepoint that
+    a refusal rolls back.
+
+        async with attempt(db_session) as refused:
+            booking = await service.book(user, data)
+        if refused:
+            form.add_domain_error(refused.error)
+    """
+    refusal = Refusal()
+    savepoint = await session.begin_nested()
+    try:
+        yield refusal
+    except DomainError as error:
+        if savepoint.is_active:
+            await savepoint.rollback()
+        refusal.error = error
+    else:
+        if savepoint.is_active:
+            await savepoint.commit()

@@ -3,11 +3,13 @@ cookie, CSRF on every form, and the login rate limit shared with the JSON API.""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from core.i18n import translate
 from core.settings import Settings
 from server.app import create_app
 from tests.conftest import PASSWORD, Database, MakeUser
@@ -73,7 +75,8 @@ async def test_signup_shows_the_services_own_refusals(client: Client, make_user:
     assert re.search(r'id="f-password-error"[^>]*>.*?(두 가지 이상|너무 흔한)', weak.text, re.S)
     dup = await post_form(client, "/signup", {**GOOD_SIGNUP, "email": taken.user.email})
     assert dup.status_code == 422
-    assert re.search(r'id="f-email-error"[^>]*>.*?이미 사용 중', dup.text, re.S)
+    taken_text = translate("account.email_taken", "ko", email=taken.user.email)  # the API's own words
+    assert re.search(rf'id="f-email-error"[^>]*>.*?{re.escape(html.escape(taken_text))}', dup.text, re.S)
     assert not set_cookie_headers(dup, SESSION_COOKIE)
 
 
@@ -194,3 +197,29 @@ async def test_signed_in_people_skip_the_login_and_signup_pages(client: Client, 
     response = await client.get(f"{path}?next=/venues", headers=HTML, follow_redirects=False)
     assert response.status_code == 303
     assert response.headers["location"] == "/venues"
+
+
+async def test_a_refusal_shown_on_a_page_leaves_nothing_written(db: Database) -> None:
+    from sqlalchemy import func, select
+
+    from accounts.models import User
+    from core.database import unit_of_work
+    from core.errors import Conflict
+    from web.forms import attempt
+
+    async with unit_of_work(db.engine) as session:  # commits at the end, as a request's does
+        async with attempt(session) as refused:
+            session.add(User(email="half@example.com", password_hash="x", name="반쯤", role="citizen"))
+            await session.flush()
+            raise Conflict("conflict.concurrent_change")
+        assert refused
+        assert refused.error is not None
+        assert refused.error.code == "conflict"
+        async with attempt(session) as fine:
+            session.add(User(email="whole@example.com", password_hash="x", name="온전", role="citizen"))
+        assert not fine
+    async with unit_of_work(db.engine) as session:
+        emails = set((await session.scalars(select(User.email).where(User.email.like("%@example.com")))).all())
+        assert "half@example.com" not in emails
+        assert "whole@example.com" in emails
+        assert await session.scalar(select(func.count()).select_from(User)) == len(emails)

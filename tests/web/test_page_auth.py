@@ -9,11 +9,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from litestar import Litestar, get, post
 from litestar.di import Provide
-from litestar.plugins.sqlalchemy import SQLAlchemyPlugin
 from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
-from core.database import alchemy_config
+from core.database import request_session
 from core.errors import EXCEPTION_HANDLERS
 from tests.conftest import Database, MakeUser, MakeVenue
 from tests.web.conftest import HTML, Client, csrf_token
@@ -48,14 +48,20 @@ def broken_page() -> str:
 
 @pytest.fixture
 async def probe(db: Database) -> AsyncIterator[Client]:
+    async def provide_db_session() -> AsyncIterator[AsyncSession]:
+        async for session in request_session(db.engine):
+            yield session
+
     app = Litestar(
         plugins=[
-            SQLAlchemyPlugin(config=alchemy_config(db.engine)),
             WebPlugin(
                 db.settings, routes=[*ROUTE_HANDLERS, citizen_page, staff_page, manager_page, form_action, broken_page]
             ),
         ],
-        dependencies={"settings": Provide(lambda: db.settings, sync_to_thread=False)},
+        dependencies={
+            "settings": Provide(lambda: db.settings, sync_to_thread=False),
+            "db_session": Provide(provide_db_session),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
     )
     async with AsyncTestClient(app=app) as client:

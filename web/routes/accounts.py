@@ -12,10 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.passwords import MIN_LENGTH
 from accounts.schemas import LoginRequest, RegisterRequest
 from accounts.services import AccountService
-from core.errors import DomainError
 from core.settings import Settings
 from web.auth import SESSION_COOKIE, clear_session_cookie, safe_next, set_session_cookie
-from web.forms import FieldSpec, Form
+from web.forms import FieldSpec, Form, attempt
 from web.pages import PageContext
 
 Next = Annotated[str | None, QueryParameter(name="next", max_length=2000)]
@@ -61,10 +60,10 @@ async def signup(
     values, form = SIGNUP.parse(data, ctx.locale)
     if values is not None:
         service = AccountService(db_session, settings)
-        try:
+        async with attempt(db_session) as refused:
             user = await service.register(values)
-        except DomainError as error:
-            form.add_domain_error(error, field_of_code={"conflict": "email"})
+        if refused.error is not None:
+            form.add_domain_error(refused.error, field_of_code={"conflict": "email"})
         else:
             token, _ = await service.issue_token(user)
             ctx.flash("web.signup.welcome", name=user.name)
@@ -91,10 +90,10 @@ async def login(
     values, form = LOGIN.parse(data, ctx.locale)
     if values is not None:
         service = AccountService(db_session, settings)
-        try:
+        async with attempt(db_session) as refused:
             token, _ = await service.login(values.email, values.password)
-        except DomainError as error:
-            form.add_domain_error(error)
+        if refused.error is not None:
+            form.add_domain_error(refused.error)
         else:
             if old := request.cookies.get(SESSION_COOKIE):
                 await service.revoke(old)  # one session per browser: the one before ends here
