@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import DomainError
 from core.i18n import Message
+from web.i18n import t
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -92,8 +93,6 @@ class Form(Generic[S]):
 
     def parse(self, data: Mapping[str, Any], locale: str) -> tuple[S | None, FormState]:
         """The schema instance, or ``None`` and what is wrong with which field."""
-        from core.i18n import translate
-
         state = self.blank(locale)
         converted: dict[str, Any] = {}
         for name, spec in self.fields.items():
@@ -101,16 +100,16 @@ class Form(Generic[S]):
             raw = raw if isinstance(raw, str) else ""
             value = raw.strip() if spec.strip else raw
             state.values[name] = value if spec.strip else ""  # a password is never sent back to the page
-            label = translate(spec.label_key, locale)
+            label = t(locale, spec.label_key)
             schema_field = self._types[name]
             if value == "":
                 if schema_field.required:
-                    state.add(name, translate("web.field.required", locale, label=label))
+                    state.add(name, t(locale, "web.field.required", label=label))
                 continue
             try:
                 converted[name] = msgspec.convert(value, schema_field.type, strict=False)
             except msgspec.ValidationError:
-                state.add(name, translate(spec.invalid_key, locale, label=label))
+                state.add(name, t(locale, spec.invalid_key, label=label))
         if state.has_errors:
             return None, state
         try:
