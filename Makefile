@@ -5,8 +5,12 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
-# Two test processes: the machine (and CI) has two cores; every test has its own database.
+NPM ?= npm
+# Two test processes: the machine (and CI) has two cores; every test has its own database (and each
+# process that runs browser tests its own server).
 PYTEST_ARGS ?= -n 2
+# Root installs Debian packages itself; anyone else through sudo.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 # PostgreSQL for the test suite: use the local server when one answers, unless told otherwise.
 PG_DEFAULT := postgresql+asyncpg://postgres@127.0.0.1:5432/test
@@ -16,7 +20,7 @@ ifeq ($(origin SEOULRUN_TEST_POSTGRES_URL), undefined)
   endif
 endif
 
-.PHONY: install run serve migrate demo test lint typecheck pytest bench clean
+.PHONY: install assets browser run serve migrate demo test lint typecheck pytest bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11 or newer is needed (PYTHON=$(PYTHON))"; exit 1; }
@@ -27,16 +31,34 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Front-end packages (web/assets.py serves an allow-list of them): again when node_modules is missing or
+# package-lock.json is newer than the last install.
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	touch $@
+
+assets: node_modules/.installed
+
+# The browser tests' Chromium and Korean fonts, from Debian (never Playwright's own browser download);
+# nothing to do when they are there.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=ko 2>/dev/null | grep -q .; then \
+	  echo "browser tests: $$(chromium --version 2>/dev/null), $$(fc-list :lang=ko | wc -l) Korean fonts"; \
+	else \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-noto-cjk; \
+	fi
+
 migrate: install
 	$(BIN)/seoulrun db upgrade
 
 demo: migrate
 	$(BIN)/seoulrun demo load
 
-run: demo
+run: demo assets
 	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-serve: install
+serve: install assets
 	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: install
@@ -47,7 +69,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install assets browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -63,4 +85,4 @@ bench: install
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -45,11 +45,13 @@ from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
 from venues.routes import SpaceController, VenueController, list_districts
+from web.plugin import AUTH_FORM_PATHS, WebPlugin
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"})
+# Logins and registrations, of the JSON API and of the web pages' forms, share one limit per client.
+AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"}) | AUTH_FORM_PATHS
 
 
 def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
@@ -158,7 +160,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
 
     async def is_auth_request(request: Request[Any, Any, Any]) -> bool:
         # async on purpose: Litestar runs a sync check in a worker thread, for every request.
-        return request.url.path in AUTH_PATHS
+        return request.method == "POST" and request.url.path in AUTH_PATHS
 
     rate_limit = RateLimitConfig(
         rate_limit=("minute", settings.auth_rate_per_minute), check_throttle_handler=is_auth_request
@@ -187,7 +189,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             FeedController,
             ical_feed,
         ],
-        plugins=[WallClockSchema()],
+        plugins=[WallClockSchema(), WebPlugin(settings)],
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "db_session": Provide(provide_db_session),

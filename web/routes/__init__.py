@@ -1,0 +1,1 @@
+"""The web pages, one module per area; ``web.plugin`` mounts them on one router."""
