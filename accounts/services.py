@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -59,6 +59,18 @@ def account_read(user: User) -> AccountRead:
         phone=user.phone,
         venue_ids=sorted(user.venue_ids),
     )
+
+
+async def venue_team(session: AsyncSession, venue_id: int) -> Sequence[User]:
+    """The active staff and managers assigned to a venue, managers first, by name."""
+    return (
+        await session.scalars(
+            select(User)
+            .join(VenueAssignment, VenueAssignment.user_id == User.id)
+            .where(VenueAssignment.venue_id == venue_id, User.is_active.is_(True))
+            .order_by(User.role, User.name)
+        )
+    ).all()
 
 
 class AccountService:

@@ -8,13 +8,12 @@ from typing import Annotated
 from litestar import Controller, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.params import Parameter, QueryParameter
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import BEARER_SECURITY, provide_current_user, require_role, require_venue_role
-from accounts.models import Role, User, VenueAssignment
+from accounts.models import Role, User
 from accounts.schemas import AccountRead
-from accounts.services import account_read
+from accounts.services import account_read, venue_team
 from core.clock import today_kst
 from core.fields import ONE_LINE_PATTERN, Id, OptionalId, SearchText
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
@@ -189,14 +188,7 @@ class VenueController(Controller):
     async def venue_team(self, venue_id: Id, current_user: User, db_session: AsyncSession) -> list[AccountRead]:
         require_venue_role(current_user, venue_id, Role.STAFF, Role.MANAGER)
         await VenueService(db_session).get(venue_id)
-        users = (
-            await db_session.scalars(
-                select(User)
-                .join(VenueAssignment, VenueAssignment.user_id == User.id)
-                .where(VenueAssignment.venue_id == venue_id, User.is_active.is_(True))
-                .order_by(User.role, User.name)
-            )
-        ).all()
+        users = await venue_team(db_session, venue_id)
         return [account_read(u) for u in users]
 
 
