@@ -158,7 +158,10 @@ class RedisStore:
         await self._give_back(keys=[self.prefix + key])
 
     async def close(self) -> None:
-        await self.client.aclose()
+        try:
+            await self.client.aclose()
+        except Exception as exc:  # a connection already gone: nothing to give back at shutdown
+            log.info("closing the rate limits' Redis connections: %r", exc)
 
 
 def _digest(identity: str) -> str:
