@@ -77,13 +77,17 @@ class Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler 3 has no
         rolls back their unit of work), then the scheduler ends. APScheduler's own ``shutdown`` would
         cancel them at once."""
         self.pause()
+        late: set[asyncio.Task[None]] = set()
         running = [run for run in self.runs if not run.done()]
         if running:
             log.info("waiting for %d job run(s) to finish", len(running))
             _, late = await asyncio.wait(running, timeout=grace_seconds)
             for run in late:
                 log.warning("job run cancelled at shutdown: %s", run.get_name())
-        self.shutdown(wait=False)
+        self.shutdown(wait=False)  # done on the loop's next turn: it cancels what is still running
+        await asyncio.sleep(0)
+        if late:  # their units of work roll back before the database pool closes
+            await asyncio.gather(*late, return_exceptions=True)
 
 
 async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings, runs: set[asyncio.Task[None]]) -> None:
