@@ -58,6 +58,8 @@ function fill(text, params) {
 // --- the manifest --------------------------------------------------------------------------------
 
 let manifest = null;
+const seoulToday = () => new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Seoul" }).format(new Date());
+const manifestOfToday = () => manifest !== null && manifest.date === seoulToday();
 
 async function loadManifest() {
   try {
@@ -116,7 +118,7 @@ async function checkOffline(code) {
   const text = code.toUpperCase();
   const data = text.startsWith("SR1:") ? base32(text.slice(4)) : null;
   if (!data || data.length !== 80 || data[0] !== 1) { return answer("invalid"); }
-  if (!manifest) { return { ...answer("not_found"), note: TEXTS.manifest_missing }; }
+  if (!manifestOfToday()) { return { ...answer("not_found"), note: TEXTS.manifest_missing }; }
   const body = data.slice(0, 16);
   const view = new DataView(body.buffer);
   const keyId = view.getUint16(1);
@@ -224,12 +226,15 @@ function beep(ok) {
 // --- sync --------------------------------------------------------------------------------------------
 
 let syncing = false;
+const SYNC_BATCH = 500;
 
 async function sync() {
   if (syncing || !navigator.onLine) { return; }
   syncing = true;
+  let more = false;
   try {
-    const scans = await queued();
+    // A batch at most as large as the API takes (SyncRequest); the rest in the next round.
+    const scans = (await queued()).slice(0, SYNC_BATCH);
     if (!scans.length) { return; }
     const response = await fetch("/staff/checkin/sync", {
       method: "POST",
@@ -248,12 +253,14 @@ async function sync() {
     await store("queue", "readwrite", (s) => { scans.forEach((scan) => s.delete(scan.id)); return null; });
     report(decided.items, scans);
     await loadManifest();
+    more = scans.length === SYNC_BATCH;
   } catch (error) {
     /* the network went again: the queue stays for the next time */
   } finally {
     syncing = false;
     showState();
   }
+  if (more) { sync(); }
 }
 
 function report(items, scans) {
@@ -279,7 +286,7 @@ function report(items, scans) {
 async function showState() {
   $("[data-offline-panel]").hidden = false;
   $("[data-net-state]").textContent = navigator.onLine ? TEXTS.state_online : TEXTS.state_offline;
-  $("[data-manifest-state]").textContent = manifest
+  $("[data-manifest-state]").textContent = manifestOfToday()
     ? fill(TEXTS.manifest_loaded, {
       count: manifest.bookings.length,
       time: new Date(manifest.generated_at).toLocaleTimeString(document.documentElement.lang, {
@@ -379,6 +386,8 @@ manual.addEventListener("submit", (event) => {
 window.addEventListener("online", () => { showState(); sync(); });
 window.addEventListener("offline", showState);
 setInterval(() => { if (navigator.onLine) { sync(); } }, 30000);
+// Bookings made during the day (and walk-ins) reach the offline list too.
+setInterval(() => { if (navigator.onLine) { loadManifest(); } }, 5 * 60000);
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/staff/sw.js", { scope: "/staff/" }).catch(() => {});
