@@ -276,3 +276,14 @@ async def test_an_action_on_another_venues_booking_changes_nothing(
     )
     assert response.status_code == 409
     assert await status_of(client, both, booking.id) == "checked_in"
+    # Through HTMX the refusal is swapped into the day (422), in words.
+    token = await csrf_token(client, day_path(door))
+    swapped = await client.post(
+        f"/staff/venues/{door.venue.id}/bookings/{booking.id}/undo-check-in",
+        data={"_csrf_token": token},
+        headers=HTMX,
+    )
+    assert swapped.status_code == 422
+    assert "notice--bad" in swapped.text
+    assert "<html" not in swapped.text
+    assert await status_of(client, both, booking.id) == "checked_in"

@@ -200,6 +200,7 @@ async def _day_page(
     offset: int = 0,
     form: FormState | None = None,
     notice: str | None = None,
+    notice_tone: str = "ok",
     status: int = 200,
 ) -> Template:
     now = utcnow()
@@ -211,6 +212,7 @@ async def _day_page(
         day=data,
         form=form or WALK_IN.blank(ctx.locale, party_size="1"),
         notice=notice,
+        notice_tone=notice_tone,
     )
 
 
@@ -273,7 +275,16 @@ async def _booking_action(
         if booking.venue_id != venue_id:  # another venue's booking, whatever this person may do there
             raise NotFound("not_found.booking", booking_id=booking.id)
     if refused.error is not None:
-        return await _day_page(ctx, session, venue_id, day, notice=refused.error.message.render(ctx.locale), status=409)
+        return await _day_page(
+            ctx,
+            session,
+            venue_id,
+            day,
+            notice=refused.error.message.render(ctx.locale),
+            notice_tone="bad",
+            # htmx swaps 422 answers in (base.html.j2's htmx-config), not a 409
+            status=422 if ctx.is_htmx else 409,
+        )
     return await _done(ctx, session, venue_id, day, done_key, number=booking.id)
 
 

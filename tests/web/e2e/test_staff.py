@@ -314,3 +314,32 @@ def test_offline_the_manifest_checks_a_code_and_the_sync_applies_it(
     assert status_of(live_server, door, door.offline_booking) == "checked_in"
     browse.axe("scanner after sync (ko)")
     browse.screenshots("staff-scan-synced-ko")
+
+
+def test_without_javascript_the_typed_code_and_the_day_work(
+    camera_browser: Any, live_server: LiveServer, door: DoorSetup
+) -> None:
+    # (axe needs scripts: these pages are checked with JavaScript above.)
+    browse = new_browse(camera_browser, live_server, javascript=False)
+    try:
+        page = browse.page
+        log_in(browse, door.staff_email)
+        open_page = f"/staff/scan?venue_id={door.venue_id}"
+        browse.go(open_page)
+        expect(page.locator("[data-camera]")).to_be_hidden()  # no camera without a script
+        result = page.locator("#scan-result")
+        for _ in range(2):  # checked in by the camera test before, or by the first of these two
+            page.get_by_label("예약 코드").fill(door.camera_code)
+            page.get_by_role("button", name="확인", exact=True).click()
+            expect(result).to_be_visible()
+        expect(result).to_have_attribute("data-result", "already_checked_in")
+        expect(result).to_contain_text("이미 입장한 예약입니다")
+
+        browse.go(f"/staff/venues/{door.venue_id}/day")
+        row = page.locator(f'tr[data-booking="{door.camera_booking}"]')
+        row.get_by_role("button", name="입장 취소").click()
+        expect(page.locator(".notices")).to_contain_text(f"#{door.camera_booking}의 입장을 취소했습니다")
+        expect(page.locator(f'tr[data-booking="{door.camera_booking}"]')).to_have_attribute("data-status", "confirmed")
+        assert status_of(live_server, door, door.camera_booking) == "confirmed"
+    finally:
+        _finish(browse)
