@@ -230,6 +230,7 @@ def test_the_camera_checks_in_and_the_typed_code_is_already_checked_in(
     browse.axe("scanner, checked in (ko)")
     browse.screenshots("staff-scan-ok-ko")
     page.get_by_role("button", name="카메라 끄기").click()
+    expect(page.locator("[data-video]")).to_be_hidden()
 
     page.get_by_label("예약 코드").fill(door.camera_code)
     page.get_by_role("button", name="확인", exact=True).click()
@@ -302,6 +303,7 @@ def test_offline_the_manifest_checks_a_code_and_the_sync_applies_it(
     page.get_by_label("예약 코드").fill(forged)
     page.get_by_role("button", name="확인", exact=True).click()
     expect(result).to_have_attribute("data-result", "invalid")
+    expect(result.locator("[data-who]")).to_be_hidden()  # no name nor party for a code that is not ours
     assert status_of(live_server, door, door.offline_booking) == "confirmed"  # the server knows nothing yet
     browse.axe("scanner offline (ko)")
     browse.screenshots("staff-scan-offline-ko")
