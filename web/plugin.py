@@ -31,7 +31,7 @@ from web.auth import provide_viewer
 from web.errors import browser_aware, page_exception_handlers
 from web.nav import nav_items
 from web.pages import provide_page_context, secure
-from web.routes import accounts, home, static, venues
+from web.routes import accounts, home, staff, static, venues
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -48,6 +48,17 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     accounts.logout,
     venues.venue_list,
     venues.venue_page,
+    staff.staff_home,
+    staff.scan_page,
+    staff.scan_submit,
+    staff.service_worker,
+    staff.checkin_scan,
+    staff.checkin_manifest,
+    staff.checkin_sync,
+    staff.day_page,
+    staff.walk_in,
+    staff.check_out,
+    staff.undo_check_in,
     static.static_file,
 ]
 
