@@ -1,0 +1,178 @@
+"""The catalogue version: one number that every write to what the public reads show bumps, in the
+write's own transaction, so that every process and every server sees at once that a cached answer
+(a venue's page, the programmes, availability) is out of date.
+
+Which writes bump: any ``INSERT``, ``UPDATE`` or ``DELETE`` a session makes, through the unit of work
+(flushed objects, ``session.execute`` of a DML statement), on any table but those the public reads
+never show (tokens, idempotency records, notices, the outbox, scans, feeds, check-in keys). The bump
+is the last statement before ``COMMIT`` (``before_commit``): a rolled-back write bumps nothing, and the
+version row is locked only between that statement and the commit. New tables bump by default.
+
+Reading it must cost next to nothing, since every cached answer asks: SQLite reads it on a plain
+``sqlite3`` connection of its own in the event loop's thread (a WAL read, microseconds, no thread hop);
+PostgreSQL, with a pool configured, through a small ``asyncpg`` pool of its own (one round trip, no
+transaction); otherwise through the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from itertools import chain
+from typing import Any, Final
+
+from sqlalchemy import DDL, BigInteger, Column, Integer, Table, event, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from core.database import metadata
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+catalogue_version = Table(
+    "catalogue_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+# The one row, for ``create_all`` (tests); the migration inserts it too.
+event.listen(
+    catalogue_version,
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        "INSERT INTO catalogue_version (id, version) VALUES (1, 0)"
+    ),
+)
+
+# Writes to these never change a public read that is cached (server.read_cache).
+QUIET_TABLES: Final = frozenset(
+    {
+        "catalogue_version",
+        "access_token",
+        "idempotency_record",
+        "booking_event",
+        "notice",
+        "notification_preference",
+        "outbox_message",
+        "checkin_key",
+        "checkin_scan",
+        "calendar_feed",
+    }
+)
+_DIRTY: Final = "seoulrun.catalogue_dirty"
+_BUMP: Final = (
+    update(catalogue_version).where(catalogue_version.c.id == 1).values(version=catalogue_version.c.version + 1)
+)
+_READ: Final = "SELECT version FROM catalogue_version WHERE id = 1"
+
+
+def _table_of(obj: Any) -> str | None:
+    table = getattr(type(obj), "__table__", None)
+    return getattr(table, "name", None)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _: Any) -> None:
+    if session.info.get(_DIRTY):
+        return
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if _table_of(obj) not in QUIET_TABLES:
+            session.info[_DIRTY] = True
+            return
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete) or state.session.info.get(_DIRTY):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) not in QUIET_TABLES:
+        state.session.info[_DIRTY] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _bump(session: Session) -> None:
+    # Commit flushes after this hook: flush first, so that pending changes are seen here.
+    if session.dirty or session.new or session.deleted:
+        session.flush()
+    if session.info.pop(_DIRTY, False):
+        session.execute(_BUMP)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_DIRTY, None)
+
+
+class VersionReader:
+    """The current catalogue version, as cheaply as the database allows; ``None`` when it cannot be
+    read (then nothing is served from a cache)."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+        self.engine = engine
+        url = make_url(settings.database_url)
+        self._sqlite_path: str | None = None
+        self._sqlite: sqlite3.Connection | None = None
+        self._pg_dsn: str | None = None
+        self._pg_pool: Any = None
+        self._pg_loop: asyncio.AbstractEventLoop | None = None
+        self._pg_lock: asyncio.Lock | None = None
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                self._sqlite_path = url.database
+        elif url.get_backend_name() == "postgresql" and settings.db_pool_size > 0:
+            self._pg_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def current(self) -> int | None:
+        try:
+            if self._sqlite_path is not None:
+                return self._read_sqlite()
+            if self._pg_dsn is not None:
+                return await self._read_postgres()
+            async with self.engine.connect() as conn:
+                value = await conn.scalar(select(catalogue_version.c.version).where(catalogue_version.c.id == 1))
+            return None if value is None else int(value)
+        except Exception as exc:  # no cache rather than an error: the handler answers (or fails) itself
+            log.warning("catalogue version unreadable: %s", exc)
+            self._close_sqlite()
+            return None
+
+    def _read_sqlite(self) -> int | None:
+        if self._sqlite is None:
+            conn = sqlite3.connect(self._sqlite_path or "", timeout=5, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")
+            self._sqlite = conn
+        row = self._sqlite.execute(_READ).fetchone()
+        return None if row is None else int(row[0])
+
+    def _close_sqlite(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
+
+    async def _read_postgres(self) -> int | None:
+        import asyncpg  # type: ignore[import-untyped]
+
+        loop = asyncio.get_running_loop()
+        if self._pg_pool is None or self._pg_loop is not loop:
+            self._pg_lock = self._pg_lock if self._pg_loop is loop and self._pg_lock else asyncio.Lock()
+            async with self._pg_lock:
+                if self._pg_pool is None or self._pg_loop is not loop:
+                    self._pg_pool = await asyncpg.create_pool(
+                        self._pg_dsn,
+                        min_size=1,
+                        max_size=4,
+                        server_settings={"application_name": "seoulrun-version"},
+                    )
+                    self._pg_loop = loop
+        value = await self._pg_pool.fetchval(_READ)
+        return None if value is None else int(value)
+
+    async def close(self) -> None:
+        self._close_sqlite()
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            await pool.close()
