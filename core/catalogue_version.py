@@ -4,7 +4,8 @@ write's own transaction, so that every process and every server sees at once tha
 
 Which writes bump: any ``INSERT``, ``UPDATE`` or ``DELETE`` a session makes, through the unit of work
 (flushed objects, ``session.execute`` of a DML statement), on any table but those the public reads
-never show (tokens, idempotency records, notices, the outbox, scans, feeds, check-in keys). The bump
+never show (tokens, idempotency records, notices, the outbox, scans, check-in keys), or in a unit of
+work marked ``quiet`` (a feed's last fetch time). The bump
 is the last statement before ``COMMIT`` (``before_commit``): a rolled-back write bumps nothing, and the
 version row is locked only between that statement and the commit. New tables bump by default.
 
@@ -24,7 +25,7 @@ from typing import Any, Final
 
 from sqlalchemy import DDL, BigInteger, Column, Integer, Table, event, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.database import metadata
@@ -59,10 +60,10 @@ QUIET_TABLES: Final = frozenset(
         "outbox_message",
         "checkin_key",
         "checkin_scan",
-        "calendar_feed",
     }
 )
 _DIRTY: Final = "seoulrun.catalogue_dirty"
+_QUIET: Final = "seoulrun.catalogue_quiet"
 _BUMP: Final = (
     update(catalogue_version).where(catalogue_version.c.id == 1).values(version=catalogue_version.c.version + 1)
 )
@@ -93,12 +94,17 @@ def _note_statement(state: ORMExecuteState) -> None:
         state.session.info[_DIRTY] = True
 
 
+def quiet(session: AsyncSession | Session) -> None:
+    """This unit of work writes nothing a public read shows (a feed's last fetch time): no bump."""
+    session.info[_QUIET] = True
+
+
 @event.listens_for(Session, "before_commit")
 def _bump(session: Session) -> None:
     # Commit flushes after this hook: flush first, so that pending changes are seen here.
     if session.dirty or session.new or session.deleted:
         session.flush()
-    if session.info.pop(_DIRTY, False):
+    if session.info.pop(_DIRTY, False) and not session.info.get(_QUIET):
         session.execute(_BUMP)
 
 

@@ -33,10 +33,13 @@ from core.catalogue_version import VersionReader
 CACHED_PATHS: Final = re.compile(
     r"^/api/(?:venues(?:/\d+(?:/days|/availability)?)?|spaces/\d+(?:/availability)?|programs(?:/\d+)?)$"
 )
+# Calendar feeds: the feed's own ETag and Last-Modified are kept, and the answer depends on whether the
+# client takes gzip, so its Accept-Encoding is part of the key.
+FEED_PATHS: Final = re.compile(r"^/ical/[^/]+\.ics$")
 TTL_SECONDS: Final = 5.0
 MAX_ENTRIES: Final = 4096
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
-_KEPT_HEADERS: Final = frozenset({b"content-type", b"content-length"})
+_DROPPED_HEADERS: Final = frozenset({b"set-cookie", b"etag", b"date", b"server"})
 
 
 @dataclass(slots=True)
@@ -52,33 +55,49 @@ def _etag(body: bytes) -> bytes:
     return b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
 
 
+_NOT_MODIFIED_HEADERS: Final = frozenset({b"cache-control", b"last-modified", b"vary", b"referrer-policy"})
+
+
 def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    """``If-None-Match`` compares weakly (RFC 9110 13.1.2)."""
     if not if_none_match:
         return False
     if if_none_match.strip() == b"*":
         return True
-    return any(tag.strip().removeprefix(b"W/") == etag for tag in if_none_match.split(b","))
+    ours = etag.removeprefix(b"W/")
+    return any(tag.strip().removeprefix(b"W/") == ours for tag in if_none_match.split(b","))
 
 
 class ReadCache:
     def __init__(self, versions: VersionReader) -> None:
         self.versions = versions
-        self.entries: OrderedDict[tuple[str, bytes], Entry] = OrderedDict()
-        self.building: dict[tuple[str, bytes, int], asyncio.Future[Entry | None]] = {}
+        self.entries: OrderedDict[tuple[str, bytes, bytes], Entry] = OrderedDict()
+        self.building: dict[tuple[str, bytes, bytes, int], asyncio.Future[Entry | None]] = {}
 
     def clear(self) -> None:
         self.entries.clear()
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         async def cached(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP or scope["method"] != "GET" or not CACHED_PATHS.match(scope["path"]):
+            if scope["type"] != ScopeType.HTTP or scope["method"] != "GET":
+                await app(scope, receive, send)
+                return
+            path = scope["path"]
+            vary = b""
+            if FEED_PATHS.match(path):
+                headers = dict(scope["headers"])
+                if b"if-modified-since" in headers and b"if-none-match" not in headers:
+                    await app(scope, receive, send)  # the feed's own date comparison
+                    return
+                vary = headers.get(b"accept-encoding", b"")
+            elif not CACHED_PATHS.match(path):
                 await app(scope, receive, send)
                 return
             version = await self.versions.current()
             if version is None:
                 await app(scope, receive, send)
                 return
-            key = (scope["path"], scope["query_string"])
+            key = (path, scope["query_string"], vary)
             entry = self.entries.get(key)
             if entry is None or entry.version != version or time.monotonic() - entry.born > TTL_SECONDS:
                 entry = await self._build(app, scope, receive, send, key, version)
@@ -91,7 +110,7 @@ class ReadCache:
         return cached
 
     async def _build(
-        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes], version: int
+        self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, key: tuple[str, bytes, bytes], version: int
     ) -> Entry | None:
         flight = (*key, version)
         pending = self.building.get(flight)
@@ -147,9 +166,13 @@ class ReadCache:
         if passed or start is None:
             return None
         raw_headers: list[tuple[bytes, bytes]] = list(start.get("headers", []))  # type: ignore[call-overload]
-        headers = [(name, value) for name, value in raw_headers if name.lower() in _KEPT_HEADERS]
+        headers = [(name.lower(), value) for name, value in raw_headers if name.lower() not in _DROPPED_HEADERS]
+        etag = next((value for name, value in raw_headers if name.lower() == b"etag"), None)
         body = b"".join(chunks)
-        return Entry(version=version, born=time.monotonic(), etag=_etag(body), headers=headers, body=body)
+        if not any(name == b"cache-control" for name, _ in headers):
+            headers.append((b"cache-control", b"no-cache"))
+        etag = etag or _etag(body)
+        return Entry(version=version, born=time.monotonic(), etag=etag, headers=headers, body=body)
 
     async def _answer(self, scope: Scope, send: Send, entry: Entry) -> None:
         if_none_match = None
@@ -157,8 +180,10 @@ class ReadCache:
             if name == b"if-none-match":
                 if_none_match = value
                 break
-        common = [(b"etag", entry.etag), (b"cache-control", b"no-cache")]
         not_modified = _matches(if_none_match, entry.etag)
+        common = [(b"etag", entry.etag)]
+        if not_modified:  # RFC 9110 15.4.5: the validators and caching headers a 200 would carry
+            common += [(name, value) for name, value in entry.headers if name in _NOT_MODIFIED_HEADERS]
         start: HTTPResponseStartEvent = {
             "type": "http.response.start",
             "status": 304 if not_modified else 200,

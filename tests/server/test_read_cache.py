@@ -11,7 +11,7 @@ from litestar import Litestar
 from sqlalchemy import select, update
 
 from accounts.models import AccessToken
-from core.catalogue_version import catalogue_version
+from core.catalogue_version import catalogue_version, quiet
 from core.database import unit_of_work
 from server.read_cache import ReadCache
 from tests.booking.conftest import Client, book
@@ -30,7 +30,7 @@ async def cached_twice(client: Client, app: Litestar, url: str, **params: Any) -
     first = await client.get(url, params=params)
     assert first.status_code == 200, first.text
     cache: ReadCache = app.state.read_cache
-    assert any(path == url for path, _ in cache.entries), "the first read was not cached"
+    assert any(key[0] == url for key in cache.entries), "the first read was not cached"
     second = await client.get(url, params=params)
     assert second.json() == first.json()
     return second.json()
@@ -190,3 +190,33 @@ async def test_the_version_bumps_with_a_committed_catalogue_write_only(
     async with unit_of_work(db.engine) as s:  # reading only
         await s.get_one(Venue, venue.id)
     assert await version(db) == start + 2
+
+    async with unit_of_work(db.engine) as s:  # declared quiet (a feed's last fetch time)
+        quiet(s)
+        await s.execute(update(Venue).where(Venue.id == venue.id).values(name_en="Quietly"))
+    assert await version(db) == start + 2
+
+
+async def test_a_cached_feed_follows_bookings_and_revocation_at_once(
+    client: Client, app: Litestar, make_venue: MakeVenue, make_space: MakeSpace, make_slot: MakeSlot,
+    make_user: MakeUser,
+) -> None:  # fmt: skip
+    citizen = await make_user()
+    slot = await make_slot(await make_space(await make_venue()), start=in_days(3))
+    feed = (await client.post("/api/feeds", json={"scope": "me"}, headers=citizen.headers)).json()
+    path = "/ical/" + feed["url"].rsplit("/ical/", 1)[1]
+    empty = await client.get(path)
+    assert empty.status_code == 200, empty.text
+    assert (await client.get(path)).content == empty.content
+    cache: ReadCache = app.state.read_cache
+    assert any(key[0] == path for key in cache.entries)
+    assert (await client.get(path, headers={"If-None-Match": empty.headers["etag"]})).status_code == 304
+
+    booked = await book(client, {**citizen.headers, "Idempotency-Key": "feed-1"}, slot_id=slot.id)
+    assert booked.status_code == 201, booked.text
+    after = await client.get(path, headers={"If-None-Match": empty.headers["etag"]})
+    assert after.status_code == 200
+    assert after.content.count(b"BEGIN:VEVENT") == empty.content.count(b"BEGIN:VEVENT") + 1
+
+    assert (await client.delete(f"/api/feeds/{feed['id']}", headers=citizen.headers)).status_code == 204
+    assert (await client.get(path)).status_code == 404
