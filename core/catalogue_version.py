@@ -11,13 +11,15 @@ version row is locked only between that statement and the commit. New tables bum
 
 Reading it must cost next to nothing, since every cached answer asks: SQLite reads it on a plain
 ``sqlite3`` connection of its own in the event loop's thread (a WAL read, microseconds, no thread hop);
-PostgreSQL, with a pool configured, through a small ``asyncpg`` pool of its own (one round trip, no
-transaction); otherwise through the engine.
+PostgreSQL, with a pool configured, on one connection of the pool kept for it and queried through
+``asyncpg`` itself (one round trip, no transaction, one query at a time per process shared by the
+requests that wait for it); otherwise through the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from itertools import chain
@@ -25,7 +27,7 @@ from typing import Any, Final
 
 from sqlalchemy import DDL, BigInteger, Column, Integer, Table, event, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from core.database import metadata
@@ -122,21 +124,22 @@ class VersionReader:
         url = make_url(settings.database_url)
         self._sqlite_path: str | None = None
         self._sqlite: sqlite3.Connection | None = None
-        self._pg_dsn: str | None = None
-        self._pg_pool: Any = None
+        self._pg = False
+        self._pg_conn: AsyncConnection | None = None
         self._pg_loop: asyncio.AbstractEventLoop | None = None
-        self._pg_lock: asyncio.Lock | None = None
+        self._pg_busy = False
+        self._pg_next: asyncio.Future[int | None] | None = None
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
                 self._sqlite_path = url.database
         elif url.get_backend_name() == "postgresql" and settings.db_pool_size > 0:
-            self._pg_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._pg = True
 
     async def current(self) -> int | None:
         try:
             if self._sqlite_path is not None:
                 return self._read_sqlite()
-            if self._pg_dsn is not None:
+            if self._pg:
                 return await self._read_postgres()
             async with self.engine.connect() as conn:
                 value = await conn.scalar(select(catalogue_version.c.version).where(catalogue_version.c.id == 1))
@@ -160,25 +163,59 @@ class VersionReader:
             self._sqlite = None
 
     async def _read_postgres(self) -> int | None:
-        import asyncpg  # type: ignore[import-untyped]
-
+        """Requests share reads, one at a time per process: a request that arrives while a read is
+        under way waits for the next one, which starts once that read ends. So every request still
+        gets a version read after it arrived (a write whose answer a client has seen is seen), and a
+        process sends at most one version query at a time however many requests it serves."""
         loop = asyncio.get_running_loop()
-        if self._pg_pool is None or self._pg_loop is not loop:
-            self._pg_lock = self._pg_lock if self._pg_loop is loop and self._pg_lock else asyncio.Lock()
-            async with self._pg_lock:
-                if self._pg_pool is None or self._pg_loop is not loop:
-                    self._pg_pool = await asyncpg.create_pool(
-                        self._pg_dsn,
-                        min_size=1,
-                        max_size=4,
-                        server_settings={"application_name": "seoulrun-version"},
-                    )
-                    self._pg_loop = loop
-        value = await self._pg_pool.fetchval(_READ)
+        if self._pg_loop is not loop:  # a new event loop (tests): start afresh
+            self._pg_conn, self._pg_loop, self._pg_busy, self._pg_next = None, loop, False, None
+        if not self._pg_busy:
+            self._pg_busy = True
+            future: asyncio.Future[int | None] = loop.create_future()
+            self._start_read(future)
+        else:
+            if self._pg_next is None:
+                self._pg_next = loop.create_future()
+            future = self._pg_next
+        return await asyncio.shield(future)
+
+    def _start_read(self, future: asyncio.Future[int | None]) -> None:
+        task = asyncio.ensure_future(self._query_postgres())
+
+        def done(finished: asyncio.Task[int | None]) -> None:
+            if finished.cancelled():
+                future.cancel()
+            elif (error := finished.exception()) is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(finished.result())
+            waiting, self._pg_next = self._pg_next, None
+            if waiting is not None:
+                self._start_read(waiting)
+            else:
+                self._pg_busy = False
+
+        task.add_done_callback(done)
+
+    async def _query_postgres(self) -> int | None:
+        # One connection of the engine's pool, kept out of it for this (so it has the engine's settings,
+        # search_path included), queried through the driver itself: no transaction, no pool round trip.
+        if self._pg_conn is None:
+            self._pg_conn = await self.engine.connect()
+        try:
+            raw = await self._pg_conn.get_raw_connection()
+            value = await raw.driver_connection.fetchval(_READ)  # type: ignore[union-attr]
+        except Exception:
+            conn, self._pg_conn = self._pg_conn, None
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+            raise
         return None if value is None else int(value)
 
     async def close(self) -> None:
         self._close_sqlite()
-        if self._pg_pool is not None:
-            pool, self._pg_pool = self._pg_pool, None
-            await pool.close()
+        if self._pg_conn is not None:
+            conn, self._pg_conn = self._pg_conn, None
+            with contextlib.suppress(Exception):
+                await conn.close()
