@@ -52,6 +52,12 @@ async def test_a_cached_answer_has_an_etag_and_if_none_match_gets_304(
     assert other.status_code == 200
     assert other.json() == first.json()
 
+    cache: ReadCache = app.state.read_cache
+    cache.clear()  # as in another process: its first request is conditional, and the entry is kept
+    cold = await client.get(f"/api/venues/{venue.id}", headers={"If-None-Match": etag})
+    assert cold.status_code == 304
+    assert any(key[0] == f"/api/venues/{venue.id}" for key in cache.entries)
+
 
 async def test_errors_are_not_cached_and_the_missing_stays_missing(
     client: Client, app: Litestar, make_venue: MakeVenue
