@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -224,6 +225,8 @@ def hide_feed_secrets(record: logging.LogRecord) -> bool:
     """A feed url is its own password: access logs show ``/ical/***.ics`` instead."""
     if record.args and isinstance(record.args, tuple):
         record.args = tuple(_FEED_SECRET.sub("/ical/***.ics", a) if isinstance(a, str) else a for a in record.args)
+    elif isinstance(record.args, dict) and isinstance(record.args.get("path"), str):  # granian's access log
+        record.args = {**record.args, "path": _FEED_SECRET.sub("/ical/***.ics", record.args["path"])}
     return True
 
 
@@ -233,4 +236,9 @@ def app_from_env() -> Litestar:
     # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(hide_feed_secrets)
-    return create_app()
+    logging.getLogger("granian.access").addFilter(hide_feed_secrets)
+    app = create_app()
+    if os.environ.get("SEOULRUN_SERVED_BY") == "granian":
+        # uvicorn logs this line for each worker; tests and the bench wait for one per worker.
+        app.on_startup.append(lambda: logging.getLogger("server").info("Application startup complete."))
+    return app
