@@ -1,7 +1,7 @@
 """The yardstick of the benches: a Litestar hello-world, served the way ``seoulrun serve`` serves the app.
 
-``python bench/hello.py --host 127.0.0.1 --port P --workers W`` runs uvicorn (granian with
-``SEOULRUN_SERVER=granian``, as ``seoulrun serve`` does) with the options of
+``python bench/hello.py --host 127.0.0.1 --port P --workers W`` runs granian (uvicorn with
+``SEOULRUN_SERVER=uvicorn``), as ``seoulrun serve`` does, with the options of
 ``seoulrun serve`` (server/cli.py): an app factory, ``proxy_headers``, a 65 s keep-alive, log level
 ``info`` (so the access log is written for every request, as it is for the app). ``GET /`` answers
 ``{"hello": "world"}``: routing, a handler and msgspec's JSON, and nothing of ours. Every endpoint's
@@ -26,7 +26,7 @@ async def hello() -> dict[str, str]:
 
 def app_factory() -> Litestar:
     app = Litestar(route_handlers=[hello])
-    if os.environ.get("SEOULRUN_SERVER") == "granian":  # as server/app.py: one line per started worker
+    if os.environ.get("SEOULRUN_SERVER", "granian") == "granian":  # as server/app.py: one line per started worker
         app.on_startup.append(lambda: print("Application startup complete.", flush=True))
     return app
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     # Keep in step with server/cli.py's serve: the same server, the same options, the same workers.
-    if os.environ.get("SEOULRUN_SERVER") == "granian":
+    if os.environ.get("SEOULRUN_SERVER", "granian") == "granian":
         from granian import Granian
         from granian.constants import HTTPModes, Interfaces
         from granian.http import HTTP1Settings

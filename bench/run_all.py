@@ -72,7 +72,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--server",
         choices=("uvicorn", "granian"),
-        default=os.environ.get("SEOULRUN_SERVER", "uvicorn"),
+        default=os.environ.get("SEOULRUN_SERVER", "granian"),
         help="the ASGI server of the app and of the hello-world (seoulrun serve --server)",
     )
     args = parser.parse_args(argv)

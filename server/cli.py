@@ -37,13 +37,13 @@ SERVERS = ("uvicorn", "granian")
     "--server",
     "server_name",
     type=click.Choice(SERVERS),
-    default=lambda: os.environ.get("SEOULRUN_SERVER", "uvicorn"),
-    show_default="uvicorn, or SEOULRUN_SERVER",
-    help="The ASGI server (bench/README.md compares them).",
+    default=lambda: os.environ.get("SEOULRUN_SERVER", "granian"),
+    show_default="granian, or SEOULRUN_SERVER",
+    help="The ASGI server: granian answered 1.4-3.6x the requests of uvicorn in the same bench (bench/README.md).",
 )
 def serve(host: str, port: int, workers: int, reload: bool, server_name: str) -> None:
-    if server_name == "granian":
-        _serve_granian(host, port, workers, reload)
+    if server_name == "granian" and not reload:  # reloading on code changes: uvicorn's watcher
+        _serve_granian(host, port, workers)
         return
     import uvicorn
 
@@ -62,7 +62,7 @@ def serve(host: str, port: int, workers: int, reload: bool, server_name: str) ->
     )
 
 
-def _serve_granian(host: str, port: int, workers: int, reload: bool) -> None:
+def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
@@ -80,7 +80,6 @@ def _serve_granian(host: str, port: int, workers: int, reload: bool) -> None:
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(keep_alive=True),
         log_access=True,  # as uvicorn's access log
-        reload=reload,
     ).serve()
 
 
