@@ -1,6 +1,6 @@
 """catalogue version
 
-One row, ``catalogue_version (id = 1, version)``, bumped in the transaction of every write to what the
+Rows ``catalogue_version (id = 1..64, version)`` whose sum is the version, one of them bumped in the transaction of every write to what the
 public reads show (``core.catalogue_version``): each server process keys its cached venue pages,
 programme lists and availability by it, so that a write is seen at once everywhere.
 
@@ -27,7 +27,10 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_catalogue_version")),
     )
-    op.execute("INSERT INTO catalogue_version (id, version) VALUES (1, 0)")
+    # 64 rows, summed (core.catalogue_version.SHARDS): writers bump one at random, so that they do not
+    # all queue on one row's lock.
+    rows = ", ".join(f"({n}, 0)" for n in range(1, 65))
+    op.execute(f"INSERT INTO catalogue_version (id, version) VALUES {rows}")  # noqa: S608 - constants
 
 
 def downgrade() -> None:
