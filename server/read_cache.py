@@ -8,7 +8,9 @@ the stored answer without reaching a route handler. A write anywhere, in any pro
 bumps the version in its own transaction: the next request everywhere builds a fresh answer.
 
 Answers also depend on the clock (a slot that has begun, a programme's next session, "today" when no
-date is given): an entry is rebuilt after ``TTL_SECONDS`` even when nothing was written.
+date is given): an entry is rebuilt after ``TTL_SECONDS`` even when nothing was written (by one
+request, while the others get the entry it replaces: the clock's answer may be that much late, a
+write's never).
 
 Every cached answer carries a strong ``ETag`` (a hash of its body) and ``Cache-Control: no-cache``; a
 request whose ``If-None-Match`` names it gets ``304 Not Modified`` without a body. One request builds a
@@ -100,10 +102,17 @@ class ReadCache:
                 return
             key = (path, scope["query_string"], vary)
             entry = self.entries.get(key)
-            if entry is None or entry.version != version or time.monotonic() - entry.born > TTL_SECONDS:
+            if entry is None or entry.version != version:
                 entry = await self._build(app, scope, receive, send, key, version)
                 if entry is None:  # answered by the handler itself (not cacheable)
                     return
+            elif time.monotonic() - entry.born > TTL_SECONDS:
+                # Only the clock moved on: one request rebuilds it, the others meanwhile get this one.
+                if (*key, version) not in self.building:
+                    rebuilt = await self._build(app, scope, receive, send, key, version)
+                    if rebuilt is None:  # answered by the handler itself
+                        return
+                    entry = rebuilt
             else:
                 self.entries.move_to_end(key)
             await self._answer(scope, send, entry)

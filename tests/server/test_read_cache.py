@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from litestar import Litestar
 from sqlalchemy import func, select, update
 
 from accounts.models import AccessToken
 from core.catalogue_version import SHARDS, catalogue_version, quiet
 from core.database import unit_of_work
+from server import read_cache
 from server.read_cache import ReadCache
 from tests.booking.conftest import Client, book
 from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
@@ -228,3 +230,18 @@ async def test_a_cached_feed_follows_bookings_and_revocation_at_once(
 
     assert (await client.delete(f"/api/feeds/{feed['id']}", headers=citizen.headers)).status_code == 204
     assert (await client.get(path)).status_code == 404
+
+
+async def test_an_entry_past_its_time_is_rebuilt(
+    client: Client, app: Litestar, make_venue: MakeVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venue = await make_venue()
+    url = f"/api/venues/{venue.id}"
+    await cached_twice(client, app, url)
+    cache: ReadCache = app.state.read_cache
+    [first] = [entry for key, entry in cache.entries.items() if key[0] == url]
+    monkeypatch.setattr(read_cache, "TTL_SECONDS", -1.0)  # every entry past its time
+    assert (await client.get(url)).status_code == 200
+    [second] = [entry for key, entry in cache.entries.items() if key[0] == url]
+    assert second is not first
+    assert second.body == first.body
