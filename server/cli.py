@@ -39,7 +39,7 @@ SERVERS = ("uvicorn", "granian")
     type=click.Choice(SERVERS),
     default=lambda: os.environ.get("SEOULRUN_SERVER", "granian"),
     show_default="granian, or SEOULRUN_SERVER",
-    help="The ASGI server: granian answered 1.4-3.6x the requests of uvicorn in the same bench (bench/README.md).",
+    help="The ASGI server: granian answered 1.3-5.7x the requests of uvicorn in the same bench (bench/README.md).",
 )
 def serve(host: str, port: int, workers: int, reload: bool, server_name: str) -> None:
     if server_name == "granian" and not reload:  # reloading on code changes: uvicorn's watcher
