@@ -41,6 +41,8 @@ FEED_PATHS: Final = re.compile(r"^/ical/[^/]+\.ics$")
 TTL_SECONDS: Final = 5.0
 MAX_ENTRIES: Final = 4096
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
+# What one process keeps at most (least recently used first out): memory stays under 200 MB a worker.
+MAX_TOTAL_BYTES: Final = 32 * 1024 * 1024
 _DROPPED_HEADERS: Final = frozenset({b"set-cookie", b"etag", b"date", b"server"})
 
 
@@ -75,10 +77,12 @@ class ReadCache:
     def __init__(self, versions: VersionReader) -> None:
         self.versions = versions
         self.entries: OrderedDict[tuple[str, bytes, bytes], Entry] = OrderedDict()
+        self.total_bytes = 0
         self.building: dict[tuple[str, bytes, bytes, int], asyncio.Future[Entry | None]] = {}
 
     def clear(self) -> None:
         self.entries.clear()
+        self.total_bytes = 0
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         async def cached(scope: Scope, receive: Receive, send: Send) -> None:
@@ -139,10 +143,13 @@ class ReadCache:
             del self.building[flight]
             future.set_result(built)
         if built is not None and len(built.body) <= MAX_BODY_BYTES:
+            replaced = self.entries.pop(key, None)
+            if replaced is not None:
+                self.total_bytes -= len(replaced.body)
             self.entries[key] = built
-            self.entries.move_to_end(key)
-            while len(self.entries) > MAX_ENTRIES:
-                self.entries.popitem(last=False)
+            self.total_bytes += len(built.body)
+            while len(self.entries) > MAX_ENTRIES or self.total_bytes > MAX_TOTAL_BYTES:
+                self.total_bytes -= len(self.entries.popitem(last=False)[1].body)
         return built
 
     async def _capture(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, version: int) -> Entry | None:

@@ -245,3 +245,19 @@ async def test_an_entry_past_its_time_is_rebuilt(
     [second] = [entry for key, entry in cache.entries.items() if key[0] == url]
     assert second is not first
     assert second.body == first.body
+
+
+async def test_the_cache_keeps_within_its_byte_budget(
+    client: Client, app: Litestar, make_venue: MakeVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venues = [await make_venue() for _ in range(3)]
+    cache: ReadCache = app.state.read_cache
+    for venue in venues:
+        await client.get(f"/api/venues/{venue.id}")
+    one = max(len(entry.body) for entry in cache.entries.values())
+    assert cache.total_bytes == sum(len(entry.body) for entry in cache.entries.values())
+    monkeypatch.setattr(read_cache, "MAX_TOTAL_BYTES", one + 1)
+    again = await client.get(f"/api/venues/{venues[0].id}?again=1")
+    assert again.status_code == 200
+    assert len(cache.entries) == 1  # the least recently used went out
+    assert cache.total_bytes <= one + 1
