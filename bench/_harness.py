@@ -182,15 +182,10 @@ class Server:
         return self.process.poll() is None
 
     def worker_pids(self) -> list[int]:
-        """uvicorn's worker processes: the supervisor's children started by multiprocessing (with
-        ``--workers 1`` uvicorn serves in the process itself)."""
-        if self.workers == 1:
-            return [self.process.pid]
-        children = []
-        for pid in _children(self.process.pid):
-            if "resource_tracker" not in _cmdline(pid):
-                children.append(pid)
-        return sorted(children)
+        """The worker processes: the supervisor's children (uvicorn's started by multiprocessing, granian's
+        always, even for one worker); uvicorn with ``--workers 1`` serves in the process itself."""
+        children = [pid for pid in _children(self.process.pid) if "resource_tracker" not in _cmdline(pid)]
+        return sorted(children) or [self.process.pid]
 
     def worker_rss_mb(self) -> list[float]:
         return [_rss_kib(pid) / 1024 for pid in self.worker_pids()]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -68,7 +69,14 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement (wrk -d)")
     parser.add_argument("--profile", default="", help="comma-separated measurements to sample with py-spy (e.g. venue)")
     parser.add_argument("--no-write", action="store_true", help="print only; no bench/results files")
+    parser.add_argument(
+        "--server",
+        choices=("uvicorn", "granian"),
+        default=os.environ.get("SEOULRUN_SERVER", "granian"),
+        help="the ASGI server of the app and of the hello-world (seoulrun serve --server)",
+    )
     args = parser.parse_args(argv)
+    os.environ["SEOULRUN_SERVER"] = args.server  # seoulrun serve and bench/hello.py read it
     groups = [g.strip() for g in args.only.split(",") if g.strip()] or list(ALL_GROUPS)
     unknown = [g for g in groups if g not in ALL_GROUPS]
     if unknown:
@@ -344,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"{command.strip()}\nmachine: {cores} cores ({info.get('cpu', '?')}), {memory_gib} GiB, "
         f"load {load_average():.2f}; wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s, "
-        f"{args.workers} workers",
+        f"{args.workers} workers of {args.server}",
         flush=True,
     )
     kinds = ["sqlite", "postgres"] if args.db == "both" else [args.db]
@@ -395,6 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "duration_s": args.duration,
                 "warm_up_s": args.warm,
                 "workers": args.workers,
+                "server": args.server,
                 "scale": args.scale,
                 "servers": args.servers,
                 "groups": args.groups,

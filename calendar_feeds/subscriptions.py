@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 from accounts.models import Role, User
 from calendar_feeds.models import CalendarFeed, FeedScope
 from calendar_feeds.schemas import FeedCreate, FeedCreated, FeedRead
+from core.catalogue_version import quiet
 from core.clock import to_kst
 from core.database import sqlite_write_intent, unit_of_work
 from core.errors import Forbidden, NotFound, ValidationFailed, field_error
@@ -289,6 +290,7 @@ async def record_fetch(engine: AsyncEngine, feed_id: int, at: datetime) -> None:
     token = sqlite_write_intent.set(True)
     try:
         async with unit_of_work(engine) as session:
+            quiet(session)  # nothing a cached read shows (core.catalogue_version)
             await session.execute(
                 update(CalendarFeed)
                 .where(

@@ -196,3 +196,9 @@ def constraint_of(exc: IntegrityError) -> str | None:
             if index.unique and {c.name for c in index.columns} == wanted:
                 return str(index.name)
     return None
+
+
+# The catalogue version's table and the session events that bump it, wherever sessions are used: the
+# server, its jobs and the command line alike (a write that skipped the bump would leave every server's
+# cached reads out of date).
+from core import catalogue_version as _catalogue_version  # noqa: E402,F401

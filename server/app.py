@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +18,6 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.response import Response
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.routes import AuthController, MeController, UserAdminController
@@ -31,6 +31,7 @@ from booking.routes import (
 from calendar_feeds.routes import FeedController, ical_feed
 from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
+from core.catalogue_version import VersionReader
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.ratelimit import STATE_KEY as RATE_LIMITER
@@ -41,6 +42,7 @@ from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
 from server.openapi import WallClockSchema
 from server.ratelimits import build_limiter, limiter_lifespan
+from server.read_cache import ReadCache
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
@@ -92,12 +94,10 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
 
 @get("/health", operation_id="health", summary="Liveness and database check", tags=["system"])
 async def health(state: State) -> Response[dict[str, str]]:
-    engine: AsyncEngine = state.engine
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach the database is "error", never a 500
-        log.warning("health: database unreachable: %s", exc)
+    # The catalogue version is read the cheapest way the database allows (core.catalogue_version): a
+    # health check reaches the database as every cached read does, without a pooled session.
+    versions: VersionReader = state.versions
+    if await versions.current() is None:  # unreachable (logged there): "error", never a 500
         return Response({"status": "error", "database": "error"}, status_code=503)
     return Response({"status": "ok", "database": "ok"})
 
@@ -107,6 +107,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     engine = engine or create_engine(settings)
     # The check-in keys sealed under an earlier secret are opened with these and sealed again.
     remember_previous_secrets(engine, settings.secret_key, settings.secret_key_previous)
+    versions = VersionReader(engine, settings)
+    read_cache = ReadCache(versions)
 
     @asynccontextmanager
     async def keys_lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         finally:
             if scheduler is not None:
                 await scheduler.stop(settings.shutdown_timeout_seconds)
+            await versions.close()
 
     def provide_settings() -> Settings:
         return settings
@@ -194,14 +197,19 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
         openapi_config=openapi,
         lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan],
-        state=State({"engine": engine, "settings": settings, RATE_LIMITER: limiter}),
+        state=State(
+            {"engine": engine, "settings": settings, RATE_LIMITER: limiter, "versions": versions, "read_cache": read_cache}
+        ),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
         debug=settings.debug,
     )
     # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
     # before any route (the app-level middleware list runs per route) carry the headers too.
-    app.asgi_handler = security_headers(app.asgi_handler, https=settings.base_url.startswith("https://"))
+    # The read cache inside them: an answer from memory gets the same headers.
+    app.asgi_handler = security_headers(
+        read_cache.wrap(app.asgi_handler), https=settings.base_url.startswith("https://")
+    )
     return app
 
 
@@ -212,6 +220,8 @@ def hide_feed_secrets(record: logging.LogRecord) -> bool:
     """A feed url is its own password: access logs show ``/ical/***.ics`` instead."""
     if record.args and isinstance(record.args, tuple):
         record.args = tuple(_FEED_SECRET.sub("/ical/***.ics", a) if isinstance(a, str) else a for a in record.args)
+    elif isinstance(record.args, dict) and isinstance(record.args.get("path"), str):  # granian's access log
+        record.args = {**record.args, "path": _FEED_SECRET.sub("/ical/***.ics", record.args["path"])}
     return True
 
 
@@ -221,4 +231,9 @@ def app_from_env() -> Litestar:
     # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").addFilter(hide_feed_secrets)
-    return create_app()
+    logging.getLogger("granian.access").addFilter(hide_feed_secrets)
+    app = create_app()
+    if os.environ.get("SEOULRUN_SERVED_BY") == "granian":
+        # uvicorn logs this line for each worker; tests and the bench wait for one per worker.
+        app.on_startup.append(lambda: logging.getLogger("server").info("Application startup complete."))
+    return app

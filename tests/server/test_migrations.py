@@ -225,3 +225,16 @@ def test_the_comparison_sees_a_check_or_a_partial_index_gone_from_the_models(tar
     index.dialect_options["postgresql"]["where"] = None
     (line,) = differences(migrated, target.modelled(without_where))
     assert line.startswith("booking: index uq_booking_active_user_slot differs")
+
+
+def test_the_migrated_catalogue_version_has_every_shard(tmp_path: Path) -> None:
+    """A shard missing would swallow the bumps that land on it: cached reads would stay out of date."""
+    import sqlite3
+
+    from core.catalogue_version import SHARDS
+    from server.migrate import upgrade
+
+    path = tmp_path / "shards.sqlite3"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*), sum(version) FROM catalogue_version").fetchone() == (SHARDS, 0)
