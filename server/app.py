@@ -198,7 +198,13 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         openapi_config=openapi,
         lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan],
         state=State(
-            {"engine": engine, "settings": settings, RATE_LIMITER: limiter, "versions": versions, "read_cache": read_cache}
+            {
+                "engine": engine,
+                "settings": settings,
+                RATE_LIMITER: limiter,
+                "versions": versions,
+                "read_cache": read_cache,
+            }
         ),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
