@@ -64,6 +64,8 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     manage.slot_page,
     manage.slot_submit,
     manage.slot_status,
+    manage.new_program_page,
+    manage.new_program_submit,
     manage.program_page,
     manage.program_submit,
     manage.session_cancel,

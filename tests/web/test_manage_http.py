@@ -330,3 +330,50 @@ async def test_a_manager_makes_and_revokes_calendar_feed_links(
     assert whole.status_code == 201
     feeds = (await client.get("/api/feeds", headers=manager.headers)).json()["items"]
     assert [(f["scope"], f["target_id"]) for f in feeds] == [("venue", venue.id)]
+
+
+async def test_a_manager_creates_a_programme_with_errors_at_their_fields(
+    client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_user: MakeUser
+) -> None:
+    venue = await make_venue()
+    space = await make_space(venue, capacity=12)
+    sign_in(client, await make_user(role="manager", venues=[venue]))
+    new = f"/manage/venues/{venue.id}/programs/new"
+    path = f"/manage/venues/{venue.id}/programs"
+    assert f'href="{new}"' in (await client.get(f"/manage/venues/{venue.id}", headers=HTML)).text
+    today = in_days(0).date()
+    form = {
+        "space_id": str(space.id),
+        "title": "스마트폰 사진 교실",
+        "title_en": "Phone photography",
+        "kind": "class",
+        "capacity": "10",
+        "max_party": "1",
+        "opens_day": today.isoformat(),
+        "opens_time": "09:00",
+        "closes_day": (today + timedelta(days=5)).isoformat(),
+        "closes_time": "18:00",
+        "first_day": (today + timedelta(days=7)).isoformat(),
+        "first_time": "14:00",
+        "duration_minutes": "90",
+        "rrule": "FREQ=WEEKLY;COUNT=3",
+        "allocation": "first_come",
+        "enrolment": "drop_in",
+    }
+    empty = await post_form(client, path, {}, page=new)
+    assert empty.status_code == 422
+    links = error_links(empty.text)
+    assert links[:3] == ["f-space_id", "f-title", "f-title_en"]
+    assert "f-rrule" in links
+    window = {**form, "closes_day": (today - timedelta(days=1)).isoformat()}
+    refused = await post_form(client, path, window, page=new)
+    assert refused.status_code == 422
+    assert error_links(refused.text) == ["f-closes_day"]  # the API's registration_closes_at, at its field here
+
+    made = await post_form(client, path, form, page=new)
+    assert made.status_code == 303, made.text
+    program_id = int(made.headers["location"].rsplit("/", 1)[1])
+    detail = (await client.get(f"/api/programs/{program_id}")).json()
+    assert (detail["title"], detail["venue_id"], detail["duration_minutes"]) == ("스마트폰 사진 교실", venue.id, 90)
+    assert detail["first_start"].endswith("14:00:00+09:00")
+    assert 2 <= len(detail["sessions"]) <= 3  # weekly, minus a public holiday if one falls on that weekday

@@ -25,7 +25,8 @@ from calendar_feeds.services import FeedService
 from core.clock import kst, utcnow
 from core.fields import Id
 from core.settings import Settings
-from programs.schemas import ProgramUpdate
+from programs.models import Allocation, Enrolment, ProgramKind
+from programs.schemas import Age, Description, Duration, ProgramCreate, ProgramUpdate, Rule, Title
 from programs.services import ProgramService, SessionHooks
 from venues.models import SlotStatus
 from venues.schemas import Capacity, ClosureCreate, OpeningHoursItem, SpaceUpdate
@@ -493,3 +494,123 @@ async def feed_revoke(
         await FeedService(db_session, settings).revoke(user, feed_id)
         ctx.flash("web.manage.feed.revoked")
     return ctx.redirect(_back(venue_id, "feeds"))
+
+
+# A new programme: its instants as a Seoul day and time each; camps (rooms and nights) stay with the API.
+class ProgramForm(msgspec.Struct, forbid_unknown_fields=True):
+    space_id: Id
+    title: Title
+    title_en: Title
+    kind: ProgramKind
+    capacity: Capacity
+    opens_day: date
+    opens_time: ClockText
+    closes_day: date
+    closes_time: ClockText
+    first_day: date
+    first_time: ClockText
+    duration_minutes: Duration
+    rrule: Rule
+    allocation: Allocation = Allocation.FIRST_COME
+    enrolment: Enrolment = Enrolment.DROP_IN
+    max_party: Annotated[int, msgspec.Meta(ge=1, le=100)] = 1
+    min_age: Age | None = None
+    max_age: Age | None = None
+    description: Description = ""
+    description_en: Description = ""
+
+
+NEW_PROGRAM = Form(
+    ProgramForm,
+    {
+        "space_id": FieldSpec("web.manage.new_program.space"),
+        "title": FieldSpec("web.manage.program.title"),
+        "title_en": FieldSpec("web.manage.program.title_en"),
+        "kind": FieldSpec("web.manage.new_program.kind"),
+        "capacity": FieldSpec("web.manage.new_program.capacity", "web.manage.number_invalid"),
+        "max_party": FieldSpec("web.manage.new_program.max_party", "web.manage.number_invalid"),
+        "opens_day": FieldSpec("web.manage.new_program.opens_day", "web.manage.date_invalid"),
+        "opens_time": FieldSpec("web.manage.new_program.opens_time", "web.manage.clock_invalid"),
+        "closes_day": FieldSpec("web.manage.new_program.closes_day", "web.manage.date_invalid"),
+        "closes_time": FieldSpec("web.manage.new_program.closes_time", "web.manage.clock_invalid"),
+        "first_day": FieldSpec("web.manage.new_program.first_day", "web.manage.date_invalid"),
+        "first_time": FieldSpec("web.manage.new_program.first_time", "web.manage.clock_invalid"),
+        "duration_minutes": FieldSpec("web.manage.new_program.duration", "web.manage.minutes_invalid"),
+        "rrule": FieldSpec("web.manage.new_program.rrule", "web.manage.new_program.rrule_invalid"),
+        "allocation": FieldSpec("web.manage.new_program.allocation"),
+        "enrolment": FieldSpec("web.manage.new_program.enrolment"),
+        "min_age": FieldSpec("web.manage.new_program.min_age", "web.manage.new_program.age_invalid"),
+        "max_age": FieldSpec("web.manage.new_program.max_age", "web.manage.new_program.age_invalid"),
+        "description": FieldSpec("web.manage.program.description"),
+        "description_en": FieldSpec("web.manage.program.description_en"),
+    },
+)
+# The API's fields of a refusal, as the fields of this form.
+PROGRAM_FIELDS = {
+    "registration_opens_at": "opens_day",
+    "registration_closes_at": "closes_day",
+    "first_start": "first_day",
+    "rooms": "kind",
+}
+PROGRAM_KINDS = tuple(k for k in ProgramKind if k != ProgramKind.CAMP)
+
+
+def _program_page(ctx: PageContext, venue: Any, form: FormState, status: int = 200) -> Template:
+    return ctx.render(
+        "manage/new_program.html.j2",
+        status=status,
+        venue=venue,
+        form=form,
+        kinds=PROGRAM_KINDS,
+        allocations=tuple(Allocation),
+        enrolments=tuple(Enrolment),
+    )
+
+
+@get("/manage/venues/{venue_id:int}/programs/new", name="page.manage_program.new", dependencies=MANAGER)
+async def new_program_page(ctx: PageContext, db_session: AsyncSession, venue_id: int) -> Template:
+    venue = await VenueService(db_session).detail(venue_id)
+    form = NEW_PROGRAM.blank(ctx.locale, max_party="1", allocation="first_come", enrolment="drop_in")
+    return _program_page(ctx, venue, form)
+
+
+@post("/manage/venues/{venue_id:int}/programs", name="page.manage_program.create", dependencies=MANAGER)
+async def new_program_submit(
+    request: Request[Any, Any, Any],
+    ctx: PageContext,
+    db_session: AsyncSession,
+    session_hooks: SessionHooks,
+    venue_id: int,
+) -> Response[Any]:
+    venue = await VenueService(db_session).detail(venue_id)
+    values, form = NEW_PROGRAM.parse(await _form(request), ctx.locale)
+    if values is not None:
+        async with attempt(db_session) as refused:
+            body = ProgramCreate(
+                venue_id=venue_id,
+                space_id=values.space_id,
+                title=values.title,
+                title_en=values.title_en,
+                kind=values.kind,
+                capacity=values.capacity,
+                registration_opens_at=kst(values.opens_day, parse_hhmm(values.opens_time)),
+                registration_closes_at=kst(values.closes_day, parse_hhmm(values.closes_time)),
+                rrule=values.rrule,
+                first_start=kst(values.first_day, parse_hhmm(values.first_time)),
+                duration_minutes=values.duration_minutes,
+                allocation=values.allocation,
+                enrolment=values.enrolment,
+                max_party=values.max_party,
+                min_age=values.min_age,
+                max_age=values.max_age,
+                description=values.description,
+                description_en=values.description_en,
+            )
+            program = await ProgramService(db_session, session_hooks=session_hooks).create(body)
+        if refused.error is None:
+            ctx.flash("web.manage.new_program.created")
+            return ctx.redirect(f"/manage/venues/{venue_id}/programs/{program.id}")
+        for item in refused.error.errors or []:
+            item["field"] = PROGRAM_FIELDS.get(str(item.get("field")), item.get("field"))
+        form.add_domain_error(refused.error, field_of_code={"not_found": "space_id"})
+    return _program_page(ctx, venue, form, status=422)
