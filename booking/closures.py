@@ -8,18 +8,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import ColumnElement, Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import User
+from accounts.privacy import mask_name
 from booking.history import History
 from booking.holding import Holding
 from booking.locks import lock_booking
 from booking.models import ACTIVE, Booking, BookingStatus
+from booking.reads import holder_name
+from booking.schemas import ClosurePreview, ClosurePreviewBooking, ClosurePreviewSession
 from booking.waitlist import Waitlist
 from core.clock import day_bounds_utc, to_kst, utcnow
 from core.i18n import msg
 from programs.services import ProgramService
-from venues.models import Closure, Slot, SlotStatus, StayNight
+from venues.models import Closure, Slot, SlotStatus, Space, StayNight
 
 
 def _slots_of(closure: Closure) -> Select[tuple[int]]:
@@ -29,6 +33,32 @@ def _slots_of(closure: Closure) -> Select[tuple[int]]:
     if closure.space_id is not None:
         query = query.where(Slot.space_id == closure.space_id)
     return query
+
+
+def _closable(closure: Closure) -> tuple[ColumnElement[bool], ...]:
+    """The slots a closure closes: the open ones of its days (blocked and closed ones stay as they are)."""
+    return (Slot.id.in_(_slots_of(closure)), Slot.status == SlotStatus.OPEN)
+
+
+def _hit(closure: Closure) -> Select[tuple[int]]:
+    """The bookings a closure cancels: active ones on its slots or holding one of its nights. Saving a
+    closure cancels exactly these; a preview lists them before it is saved (one query for both)."""
+    nights = select(StayNight.booking_id).where(
+        StayNight.night >= closure.start_date,
+        StayNight.night <= closure.end_date,
+        StayNight.booking_id.is_not(None),
+    )
+    if closure.space_id is not None:
+        nights = nights.where(StayNight.space_id == closure.space_id)
+    return (
+        select(Booking.id)
+        .where(
+            Booking.venue_id == closure.venue_id,
+            Booking.status.in_(ACTIVE),
+            or_(Booking.slot_id.in_(_slots_of(closure)), Booking.id.in_(nights)),
+        )
+        .order_by(Booking.id)
+    )
 
 
 class Closures:
@@ -46,7 +76,7 @@ class Closures:
             (
                 await self.session.scalars(
                     update(Slot)
-                    .where(Slot.id.in_(_slots_of(closure)), Slot.status == SlotStatus.OPEN)
+                    .where(*_closable(closure))
                     .values(
                         status=SlotStatus.CLOSED,
                         closure_id=closure.id,
@@ -61,25 +91,57 @@ class Closures:
         await ProgramService(self.session, now=self.now).close_sessions(closed)
         return cancelled + await self._cancel_hit(closure)
 
-    async def _cancel_hit(self, closure: Closure) -> int:
-        nights = select(StayNight.booking_id).where(
-            StayNight.night >= closure.start_date,
-            StayNight.night <= closure.end_date,
-            StayNight.booking_id.is_not(None),
-        )
-        if closure.space_id is not None:
-            nights = nights.where(StayNight.space_id == closure.space_id)
-        hit = (
-            await self.session.scalars(
-                select(Booking.id)
-                .where(
-                    Booking.venue_id == closure.venue_id,
-                    Booking.status.in_(ACTIVE),
-                    or_(Booking.slot_id.in_(_slots_of(closure)), Booking.id.in_(nights)),
-                )
-                .order_by(Booking.id)
+    async def preview(self, closure: Closure) -> ClosurePreview:
+        """What saving ``closure`` (checked, not saved) would do: the bookings it would cancel, with
+        masked names, and the programme sessions it would cancel. Nothing is written."""
+        rows = (
+            await self.session.execute(
+                select(Booking, User, Space)
+                .outerjoin(User, User.id == Booking.user_id)
+                .join(Space, Space.id == Booking.space_id)
+                .where(Booking.id.in_(_hit(closure)))
+                .order_by(Booking.starts_at, Booking.id)
             )
         ).all()
+        closing = select(Slot.id).where(*_closable(closure))
+        sessions = await ProgramService(self.session, now=self.now).sessions_on(closing)
+        return ClosurePreview(
+            venue_id=closure.venue_id,
+            space_id=closure.space_id,
+            start_date=closure.start_date,
+            end_date=closure.end_date,
+            bookings=[
+                ClosurePreviewBooking(
+                    id=booking.id,
+                    status=booking.status,
+                    party_size=booking.party_size,
+                    start=to_kst(booking.starts_at),
+                    end=to_kst(booking.ends_at),
+                    space_id=space.id,
+                    space_name=space.name,
+                    space_name_en=space.name_en,
+                    slot_id=booking.slot_id,
+                    holder=mask_name(holder_name(booking, user)),
+                )
+                for booking, user, space in rows
+            ],
+            sessions=[
+                ClosurePreviewSession(
+                    program_id=program.id,
+                    title=program.title,
+                    title_en=program.title_en,
+                    session_id=session.id,
+                    slot_id=slot.id,
+                    start=to_kst(slot.starts_at),
+                    end=to_kst(slot.ends_at),
+                    status=session.status,
+                )
+                for program, session, slot in sessions
+            ],
+        )
+
+    async def _cancel_hit(self, closure: Closure) -> int:
+        hit = (await self.session.scalars(_hit(closure))).all()
         cancelled = 0
         for booking_id in hit:
             booking = await lock_booking(self.session, booking_id)

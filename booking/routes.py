@@ -23,6 +23,7 @@ from booking.schemas import (
     BookingCreate,
     BookingEventRead,
     BookingRead,
+    ClosurePreview,
     EnrolmentRead,
     SlotBlock,
     SlotCreate,
@@ -42,6 +43,7 @@ from core.validation import check_optional_day
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
 from venues.models import SlotStatus
+from venues.schemas import ClosureCreate
 from venues.services import VenueService
 
 AUTH = {"current_user": Provide(provide_current_user)}
@@ -231,6 +233,21 @@ class VenueOperationsController(Controller):
             limit=limit,
             offset=offset,
         )
+
+    @post(
+        "/venues/{venue_id:int}/closures/preview",
+        status_code=200,
+        operation_id="previewClosure",
+        summary="Which bookings and sessions a closure would cancel, before saving it (its managers, admin)",
+    )
+    async def preview_closure(
+        self, venue_id: Id, data: ClosureCreate, current_user: User, db_session: AsyncSession
+    ) -> ClosurePreview:
+        """The same body as ``POST /api/venues/{id}/closures``; nothing is saved. Saving that closure
+        then cancels exactly the ``bookings`` listed (found by the same query), unless bookings change
+        in between."""
+        require_venue_role(current_user, venue_id, Role.MANAGER)
+        return await BookingService(db_session).preview_closure(venue_id, data)
 
     @post("/spaces/{space_id:int}/slots", operation_id="createSlot", summary="Add a one-off slot (managers)")
     async def create_slot(

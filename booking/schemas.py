@@ -176,3 +176,42 @@ class StandingRead(msgspec.Struct):
     quotas: list[QuotaStanding]
     monthly: MonthlyStanding | None = None
     cancellation: CancellationTerms | None = None
+
+
+class ClosurePreviewBooking(msgspec.Struct):
+    """A booking a closure would cancel, as its venue's managers see it before saving the closure."""
+
+    id: int
+    status: str
+    party_size: int
+    start: datetime
+    end: datetime
+    space_id: int
+    space_name: str
+    space_name_en: str
+    slot_id: int | None
+    holder: str  # masked: 김*수
+
+
+class ClosurePreviewSession(msgspec.Struct):
+    """A programme session a closure would cancel (its bookings are among ``bookings``)."""
+
+    program_id: int
+    title: str
+    title_en: str
+    session_id: int
+    slot_id: int
+    start: datetime
+    end: datetime
+    status: str
+
+
+class ClosurePreview(msgspec.Struct):
+    """What saving a closure would do, computed with the query that saving it uses; nothing is written."""
+
+    venue_id: int
+    space_id: int | None
+    start_date: date
+    end_date: date
+    bookings: list[ClosurePreviewBooking]
+    sessions: list[ClosurePreviewSession]

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
 from booking import availability, operations
+from booking.closures import Closures
 from booking.eligibility import Eligibility, Wanted
 from booking.errors import Closed, IdempotencyMismatch, InvalidTransition, SoldOut, TooLateToCancel, WindowClosed
 from booking.history import History
@@ -30,6 +31,7 @@ from booking.schemas import (
     BookingCreate,
     BookingEventRead,
     BookingRead,
+    ClosurePreview,
     SlotCreate,
     StaffBookingRead,
 )
@@ -40,6 +42,8 @@ from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
 from venues.days import day_statuses
 from venues.models import Slot, SlotStatus, SpaceShape
+from venues.schemas import ClosureCreate
+from venues.services import VenueService
 
 MAX_STAY_NIGHTS = 14
 
@@ -111,6 +115,11 @@ class BookingService:
         self, venue_id: int, day: date, *, statuses: list[str] | None, limit: int, offset: int
     ) -> Page[StaffBookingRead]:
         return await operations.of_venue_day(self.session, venue_id, day, statuses=statuses, limit=limit, offset=offset)
+
+    async def preview_closure(self, venue_id: int, data: ClosureCreate) -> ClosurePreview:
+        """The bookings and sessions saving this closure would cancel, found as saving it finds them."""
+        closure = await VenueService(self.session).closure_of(venue_id, data, created_by_id=None)
+        return await Closures(self.session, self.now).preview(closure)
 
     async def add_slot(self, space_id: int, data: SlotCreate) -> Slot:
         return await operations.add_slot(self.session, space_id, data)

@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
@@ -577,6 +577,22 @@ class ProgramService:
         if program.kind == ProgramKind.CAMP:
             await places.release_camp(self.session, session.id)
 
+    @staticmethod
+    def _closing(slot_ids: Sequence[int] | Select[tuple[int]]) -> tuple[ColumnElement[bool], ...]:
+        """The sessions that closing these slots cancels: those not cancelled already."""
+        return (ProgramSession.slot_id.in_(slot_ids), ProgramSession.status != SessionStatus.CANCELLED)
+
+    async def sessions_on(self, slot_ids: Select[tuple[int]]) -> list[tuple[Program, ProgramSession, Slot]]:
+        """The sessions ``close_sessions`` would cancel if these slots were closed (a closure's preview)."""
+        rows = await self.session.execute(
+            select(Program, ProgramSession, Slot)
+            .join(ProgramSession, ProgramSession.program_id == Program.id)
+            .join(Slot, Slot.id == ProgramSession.slot_id)
+            .where(*self._closing(slot_ids))
+            .order_by(Slot.starts_at, ProgramSession.id)
+        )
+        return [(p, s, slot) for p, s, slot in rows.all()]
+
     async def close_sessions(self, slot_ids: Sequence[int]) -> None:
         """Sessions on days a closure closed are cancelled (the closure cancels their bookings and tells
         the people); a course then goes on without them. ``reopen_sessions`` undoes it."""
@@ -584,7 +600,7 @@ class ProgramService:
             return
         await self.session.execute(
             update(ProgramSession)
-            .where(ProgramSession.slot_id.in_(slot_ids), ProgramSession.status != SessionStatus.CANCELLED)
+            .where(*self._closing(slot_ids))
             .values(status=SessionStatus.CANCELLED, sequence=ProgramSession.sequence + 1)
             .execution_options(synchronize_session=False)
         )

@@ -365,7 +365,9 @@ class VenueService:
         await self.session.flush()
         return space_read(space, space.venue)
 
-    async def add_closure(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
+    async def closure_of(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
+        """The closure ``data`` asks for, checked but not saved: what ``add_closure`` saves, and what a
+        preview (which bookings it would cancel) looks at before anything is written."""
         venue = await self.get(venue_id)
         if data.end_date < data.start_date:
             raise ValidationFailed(
@@ -384,6 +386,10 @@ class VenueService:
             reason_en=data.reason_en.strip(),
             created_by_id=created_by_id,
         )
+        return closure
+
+    async def add_closure(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
+        closure = await self.closure_of(venue_id, data, created_by_id=created_by_id)
         hooks = self._hooks()
         self.session.add(closure)
         await self.session.flush()

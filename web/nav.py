@@ -27,6 +27,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("page.my_bookings", "/me/bookings", "web.nav.my_bookings", frozenset({Role.CITIZEN})),
     NavItem("page.staff_home", "/staff", "web.nav.staff_home", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
     NavItem("page.staff_scan", "/staff/scan", "web.nav.staff_scan", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
+    NavItem("page.manage", "/manage", "web.nav.manage", frozenset({Role.MANAGER, Role.ADMIN})),
 )
 
 

@@ -31,7 +31,7 @@ from web.auth import provide_viewer
 from web.errors import browser_aware, page_exception_handlers
 from web.nav import nav_items
 from web.pages import provide_page_context, secure
-from web.routes import accounts, home, staff, static, venues
+from web.routes import accounts, home, manage, staff, static, venues
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -59,6 +59,26 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     staff.walk_in,
     staff.check_out,
     staff.undo_check_in,
+    manage.manage_home,
+    manage.manage_venue,
+    manage.space_page,
+    manage.space_submit,
+    manage.hours_page,
+    manage.hours_submit,
+    manage.closure_page,
+    manage.closure_submit,
+    manage.closure_preview,
+    manage.closure_delete,
+    manage.slot_page,
+    manage.slot_submit,
+    manage.slot_status,
+    manage.new_program_page,
+    manage.new_program_submit,
+    manage.program_page,
+    manage.program_submit,
+    manage.session_cancel,
+    manage.feed_create,
+    manage.feed_revoke,
     static.static_file,
 ]
 
