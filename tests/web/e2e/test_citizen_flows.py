@@ -24,6 +24,7 @@ from tests.web.e2e.conftest import Browse, LiveServer
 from tests.web.e2e.test_first_pages import assert_targets_big_enough, town
 
 PASSWORD = "bukhansan-trail-58"
+QR_LOADED = "(() => { const img = document.querySelector('img.qr'); return img.complete && img.naturalWidth > 0; })()"
 
 
 def api(server: LiveServer, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -117,7 +118,10 @@ def test_a_citizen_books_a_meditation_room_sees_the_qr_code_and_cancels(
     booking_id = int(match.group(1))
     qr = page.get_by_role("img", name=f"예약 {booking_id}번의 입장 QR 코드")
     expect(qr).to_be_visible()
-    assert page.evaluate("document.querySelector('img.qr').naturalWidth") > 0  # a real image, loaded
+    # A real image, loaded and drawn (its width and height attributes alone make it "visible" earlier).
+    page.wait_for_function(
+        "(() => { const img = document.querySelector('img.qr'); return img.complete && img.naturalWidth > 0; })()"
+    )
     box = qr.bounding_box()
     assert box is not None
     assert box["width"] >= 250, box  # big enough to scan from a phone held up
