@@ -7,13 +7,11 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
-from litestar import Litestar, Request, get
+from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
@@ -35,23 +33,23 @@ from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
+from core.ratelimit import STATE_KEY as RATE_LIMITER
 from core.settings import Settings
 from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
 from server.openapi import WallClockSchema
+from server.ratelimits import build_limiter, limiter_lifespan
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
 from venues.routes import SpaceController, VenueController, list_districts
-from web.plugin import AUTH_FORM_PATHS, WebPlugin
+from web.plugin import WebPlugin
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Logins and registrations, of the JSON API and of the web pages' forms, share one limit per client.
-AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"}) | AUTH_FORM_PATHS
 
 
 def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
@@ -131,7 +129,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             yield
         finally:
             if scheduler is not None:
-                scheduler.shutdown(wait=False)
+                await scheduler.stop(settings.shutdown_timeout_seconds)
 
     def provide_settings() -> Settings:
         return settings
@@ -158,13 +156,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         use_handler_docstrings=True,
     )
 
-    async def is_auth_request(request: Request[Any, Any, Any]) -> bool:
-        # async on purpose: Litestar runs a sync check in a worker thread, for every request.
-        return request.method == "POST" and request.url.path in AUTH_PATHS
-
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.auth_rate_per_minute), check_throttle_handler=is_auth_request
-    )
+    # The abuse limits (core.ratelimit): each limited route names its limit with a guard.
+    limiter = build_limiter(settings)
 
     app = Litestar(
         route_handlers=[
@@ -198,10 +191,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
+        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
         openapi_config=openapi,
-        lifespan=[keys_lifespan, scheduler_lifespan],
-        state=State({"engine": engine, "settings": settings}),
+        lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan],
+        state=State({"engine": engine, "settings": settings, RATE_LIMITER: limiter}),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
         debug=settings.debug,

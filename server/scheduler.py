@@ -6,6 +6,7 @@ several server processes each runs its own scheduler, so a job may run twice at 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -64,19 +65,57 @@ def job_specs() -> list[JobSpec]:
     ]
 
 
-async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings) -> None:
+class Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler 3 has no type hints
+    """APScheduler's asyncio scheduler, with a stop that lets the runs under way finish."""
+
+    def __init__(self) -> None:
+        super().__init__(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
+        self.runs: set[asyncio.Task[None]] = set()
+
+    async def stop(self, grace_seconds: float) -> None:
+        """No new runs; those under way finish (at most ``grace_seconds``, then they are cancelled, which
+        rolls back their unit of work), then the scheduler ends. APScheduler's own ``shutdown`` would
+        cancel them at once."""
+        self.pause()
+        late: set[asyncio.Task[None]] = set()
+        running = [run for run in self.runs if not run.done()]
+        if running:
+            log.info("waiting for %d job run(s) to finish", len(running))
+            _, late = await asyncio.wait(running, timeout=grace_seconds)
+            for run in late:
+                log.warning("job run cancelled at shutdown: %s", run.get_name())
+        self.shutdown(wait=False)  # done on the loop's next turn: it cancels what is still running
+        await asyncio.sleep(0)
+        if late:  # their units of work roll back before the database pool closes
+            await asyncio.gather(*late, return_exceptions=True)
+
+
+async def _run(spec: JobSpec, engine: AsyncEngine, settings: Settings, runs: set[asyncio.Task[None]]) -> None:
+    task = asyncio.current_task()
+    if task is not None:
+        task.set_name(spec.id)
+        runs.add(task)
     try:
         result = await spec.func(engine, settings, None)
         log.info("job %s done: %s", spec.id, result)
     except Exception:
         log.exception("job %s failed", spec.id)
+    finally:
+        if task is not None:
+            runs.discard(task)
 
 
-def build_scheduler(engine: AsyncEngine, settings: Settings) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
+def build_scheduler(engine: AsyncEngine, settings: Settings) -> Scheduler:
+    scheduler = Scheduler()
     for spec in job_specs():
         extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
         scheduler.add_job(
-            _run, spec.trigger, args=(spec, engine, settings), id=spec.id, name=spec.id, replace_existing=True, **extra
+            _run,
+            spec.trigger,
+            args=(spec, engine, settings, scheduler.runs),
+            id=spec.id,
+            name=spec.id,
+            replace_existing=True,
+            **extra,
         )
     return scheduler

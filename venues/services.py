@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, time
 
@@ -205,6 +205,14 @@ class VenueService:
         total = await count(self.session, query)
         venues = (await self.session.scalars(query.order_by(Venue.id).limit(limit).offset(offset))).all()
         return Page(items=[venue_summary(v) for v in venues], total=total, limit=limit, offset=offset)
+
+    async def summaries(self, venue_ids: Iterable[int]) -> list[VenueSummary]:
+        """The venues of these ids (a staff member's venues), by name; unknown ids are left out."""
+        ids = sorted(set(venue_ids))
+        if not ids:
+            return []
+        venues = (await self.session.scalars(select(Venue).where(Venue.id.in_(ids)).order_by(Venue.name))).all()
+        return [venue_summary(v) for v in venues]
 
     async def get(self, venue_id: int, *, with_children: bool = False) -> Venue:
         query = select(Venue).where(Venue.id == venue_id)

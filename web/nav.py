@@ -27,6 +27,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("page.my_bookings", "/me/bookings", "web.nav.my_bookings", frozenset({Role.CITIZEN})),
     NavItem("page.my_notices", "/me/notices", "web.nav.my_notices", frozenset({Role.CITIZEN})),
     NavItem("page.my_calendar", "/me/calendar", "web.nav.my_calendar", frozenset({Role.CITIZEN})),
+    NavItem("page.staff_home", "/staff", "web.nav.staff_home", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
     NavItem("page.staff_scan", "/staff/scan", "web.nav.staff_scan", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
 )
 
@@ -48,4 +49,10 @@ def nav_items(context: Context) -> list[dict[str, Any]]:
         items.append(
             {"path": item.path, "label_key": item.label_key, "current": is_current(request.url.path, item.path)}
         )
+    # One current entry: the most specific (on /staff/scan, "scanner" rather than "staff home").
+    current = [entry for entry in items if entry["current"]]
+    if current:
+        deepest = max(current, key=lambda entry: len(str(entry["path"])))
+        for entry in current:
+            entry["current"] = entry is deepest
     return items

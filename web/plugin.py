@@ -31,12 +31,9 @@ from web.auth import provide_viewer
 from web.errors import browser_aware, page_exception_handlers
 from web.nav import nav_items
 from web.pages import provide_page_context, secure
-from web.routes import accounts, book, home, me, programs, static, venues
+from web.routes import accounts, book, home, me, programs, staff, static, venues
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates"
-
-# The forms these pages post, for the rate limit the app puts on logins and registrations (server/app.py).
-AUTH_FORM_PATHS: Final = frozenset({"/login", "/signup"})
 
 # The JSON API keeps its bearer tokens (no cookie, so no CSRF); feeds and the docs take no forms.
 CSRF_EXCLUDE: Final = ["^/api/", "^/ical/", "^/schema", "^/health$", "^/static/"]
@@ -73,6 +70,17 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     me.notices_page,
     me.notice_read,
     me.notice_preferences,
+    staff.staff_home,
+    staff.scan_page,
+    staff.scan_submit,
+    staff.service_worker,
+    staff.checkin_scan,
+    staff.checkin_manifest,
+    staff.checkin_sync,
+    staff.day_page,
+    staff.walk_in,
+    staff.check_out,
+    staff.undo_check_in,
     static.static_file,
 ]
 
