@@ -35,6 +35,7 @@ from booking.schemas import (
     SlotCreate,
     StaffBookingRead,
 )
+from booking.standing import cancel_deadline
 from booking.waitlist import Waitlist
 from booking.ways import Way
 from core.clock import to_kst, utcnow
@@ -256,7 +257,7 @@ class BookingService:
         placement = await of_booking(self.session, booking)
         if self.now >= booking.starts_at and booking.status != BookingStatus.WAITLISTED and not is_staff:
             raise TooLateToCancel("too_late_to_cancel.started")
-        deadline = booking.starts_at - timedelta(hours=placement.rules.cancel_deadline_hours)
+        deadline = cancel_deadline(booking.starts_at, placement.rules)
         late = self.now > deadline and booking.status in TAKING
         if late and not placement.rules.late_cancel_allowed and not is_staff:
             raise TooLateToCancel("too_late_to_cancel.deadline", deadline=to_kst(deadline))

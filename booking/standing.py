@@ -11,14 +11,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from booking.eligibility import Eligibility, Wanted, month_of, week_of
+from booking.models import Booking
 from booking.noshows import NoShows
-from booking.placement import Placement, of_slot, of_space
+from booking.placement import Placement, of_booking, of_slot, of_space
 from booking.reads import reads
 from booking.schemas import CancellationTerms, MonthlyStanding, NoShowStanding, QuotaStanding, StandingRead
 from core.clock import to_kst
 from core.errors import ValidationFailed, field_error
 from venues.models import SpaceShape, VenueKind
-from venues.rules import KIND_DEFAULTS
+from venues.rules import KIND_DEFAULTS, Rules
+
+
+def cancel_deadline(starts_at: datetime, rules: Rules) -> datetime:
+    """Free cancellation until this instant; a cancel after it is late (``BookingService.cancel``)."""
+    return starts_at - timedelta(hours=rules.cancel_deadline_hours)
 
 
 class Standing:
@@ -61,8 +67,7 @@ class Standing:
         cancellation = None
         if wanted is not None:
             cancellation = CancellationTerms(
-                deadline=to_kst(wanted.starts_at - timedelta(hours=rules.cancel_deadline_hours)),
-                late_cancel_allowed=rules.late_cancel_allowed,
+                deadline=to_kst(cancel_deadline(wanted.starts_at, rules)), late_cancel_allowed=rules.late_cancel_allowed
             )
         suspended = citizen.suspended_until if citizen.suspended_until and citizen.suspended_until > self.now else None
         return StandingRead(
@@ -77,6 +82,13 @@ class Standing:
             quotas=quotas,
             monthly=monthly,
             cancellation=cancellation,
+        )
+
+    async def cancellation(self, booking: Booking) -> CancellationTerms:
+        """The cancellation terms of a booking already made, from the rules ``cancel`` applies to it."""
+        rules = (await of_booking(self.session, booking)).rules
+        return CancellationTerms(
+            deadline=to_kst(cancel_deadline(booking.starts_at, rules)), late_cancel_allowed=rules.late_cancel_allowed
         )
 
     async def _wanted(self, slot_id: int | None, space_id: int | None, day: date | None) -> Wanted | None:

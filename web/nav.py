@@ -25,6 +25,8 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("page.venues", "/venues", "web.nav.venues"),
     NavItem("page.programs", "/programs", "web.nav.programs"),
     NavItem("page.my_bookings", "/me/bookings", "web.nav.my_bookings", frozenset({Role.CITIZEN})),
+    NavItem("page.my_notices", "/me/notices", "web.nav.my_notices", frozenset({Role.CITIZEN})),
+    NavItem("page.my_calendar", "/me/calendar", "web.nav.my_calendar", frozenset({Role.CITIZEN})),
     NavItem("page.staff_home", "/staff", "web.nav.staff_home", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
     NavItem("page.staff_scan", "/staff/scan", "web.nav.staff_scan", frozenset({Role.STAFF, Role.MANAGER, Role.ADMIN})),
     NavItem("page.manage", "/manage", "web.nav.manage", frozenset({Role.MANAGER, Role.ADMIN})),

@@ -31,7 +31,7 @@ from web.auth import provide_viewer
 from web.errors import browser_aware, page_exception_handlers
 from web.nav import nav_items
 from web.pages import provide_page_context, secure
-from web.routes import accounts, home, manage, staff, static, venues
+from web.routes import accounts, book, home, manage, me, programs, staff, static, venues
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates"
 
@@ -48,6 +48,28 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     accounts.logout,
     venues.venue_list,
     venues.venue_page,
+    programs.program_list,
+    programs.program_detail,
+    programs.program_draw,
+    book.book_page,
+    book.book,
+    book.enrol_page,
+    book.enrol,
+    book.apply_page,
+    book.apply,
+    me.bookings_page,
+    me.booking_page,
+    me.booking_qr_png,
+    me.booking_qr_svg,
+    me.cancel_page,
+    me.cancel,
+    me.accept,
+    me.calendar_page,
+    me.calendar_create,
+    me.calendar_revoke,
+    me.notices_page,
+    me.notice_read,
+    me.notice_preferences,
     staff.staff_home,
     staff.scan_page,
     staff.scan_submit,

@@ -8,6 +8,8 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from tests.programs.conftest import make_program  # noqa: F401 - the programme factory, for the pages' tests
+
 Client = AsyncTestClient[Litestar]
 
 HTML = {"Accept": "text/html"}

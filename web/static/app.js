@@ -32,6 +32,27 @@
     }
   });
 
+  // "Copy" buttons (hidden without JavaScript, where the text field can be selected and copied by hand).
+  function showCopyButtons(root) {
+    (root || document).querySelectorAll("[data-copy]").forEach(function (button) { button.hidden = false; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { showCopyButtons(document); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-copy]");
+    if (!button) { return; }
+    var field = document.getElementById(button.getAttribute("data-copy"));
+    var status = button.parentNode.querySelector(".copy-status");
+    if (!field) { return; }
+    field.select();
+    var done = function () { if (status) { status.textContent = status.getAttribute("data-copied-text"); } };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(field.value).then(done, function () { document.execCommand("copy"); done(); });
+    } else {
+      document.execCommand("copy");
+      done();
+    }
+  });
+
   // A part of a page that could not be loaded: load the whole page, which explains the error.
   document.addEventListener("htmx:responseError", function (event) {
     var config = event.detail.requestConfig;
