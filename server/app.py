@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,9 +18,9 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.response import Response
 from litestar.types import ASGIApp, Receive, Scope, Send
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from accounts.deps import BEARER_SECURITY
 from accounts.routes import AuthController, MeController, UserAdminController
 from booking.routes import (
     AvailabilityController,
@@ -40,6 +39,16 @@ from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
+from server.lease import Leader
+from server.logs import configure as configure_logging
+from server.observability import (
+    METRICS_MEDIA_TYPE,
+    RedisProbe,
+    exposition,
+    health_report,
+    observe_requests,
+    require_metrics_reader,
+)
 from server.openapi import WallClockSchema
 from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
@@ -92,16 +101,23 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
     return factory
 
 
-@get("/health", operation_id="health", summary="Liveness and database check", tags=["system"])
-async def health(state: State) -> Response[dict[str, str]]:
-    engine: AsyncEngine = state.engine
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure to reach the database is "error", never a 500
-        log.warning("health: database unreachable: %s", exc)
-        return Response({"status": "error", "database": "error"}, status_code=503)
-    return Response({"status": "ok", "database": "ok"})
+@get("/health", operation_id="health", summary="Liveness: database, Redis, scheduler leader", tags=["system"])
+async def health(state: State) -> Response[dict[str, Any]]:
+    status, body = await health_report(state.engine, state.leader, state.redis)
+    return Response(body, status_code=status)
+
+
+@get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics (the metrics token or an admin's token)",
+    tags=["system"],
+    security=BEARER_SECURITY,
+    media_type=METRICS_MEDIA_TYPE,
+)
+async def metrics(request: Request[Any, Any, Any], settings: Settings, db_session: AsyncSession) -> Response[bytes]:
+    await require_metrics_reader(request, db_session, settings)
+    return Response(await exposition(db_session), media_type=METRICS_MEDIA_TYPE)
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
@@ -122,16 +138,35 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             log.warning("check-in keys not prepared at start", exc_info=True)
         yield
 
+    leader = Leader(engine, settings) if settings.scheduler_enabled else None
+    redis = RedisProbe(settings.redis_url) if settings.redis_url else None
+
     @asynccontextmanager
     async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
-        scheduler = build_scheduler(engine, settings) if settings.scheduler_enabled else None
-        if scheduler is not None:
-            scheduler.start()
+        if leader is None:
+            yield
+            return
+        # Take the lease (if free) before the first tick, so that a job run at start runs at once.
+        try:
+            await leader.try_take()
+        except Exception:  # a database not up yet: the lease loop tries again
+            log.warning("scheduler: could not take the lease at start", exc_info=True)
+        leader.start()
+        scheduler = build_scheduler(engine, settings, leader)
+        scheduler.start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=False)
+            await leader.stop()
+
+    @asynccontextmanager
+    async def redis_lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.close()
 
     def provide_settings() -> Settings:
         return settings
@@ -169,6 +204,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app = Litestar(
         route_handlers=[
             health,
+            metrics,
             AuthController,
             MeController,
             UserAdminController,
@@ -200,32 +236,25 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
         openapi_config=openapi,
-        lifespan=[keys_lifespan, scheduler_lifespan],
-        state=State({"engine": engine, "settings": settings}),
+        lifespan=[keys_lifespan, scheduler_lifespan, redis_lifespan],
+        state=State({"engine": engine, "settings": settings, "leader": leader, "redis": redis}),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
+        # Logging is the process's (server.logs: JSON or text, set up by `seoulrun serve`), not Litestar's
+        # own handlers, which would print every line a second time in another format.
+        logging_config=None,
         debug=settings.debug,
     )
     # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
     # before any route (the app-level middleware list runs per route) carry the headers too.
     app.asgi_handler = security_headers(app.asgi_handler, https=settings.base_url.startswith("https://"))
+    # Outermost: the request's id, its log line and its metrics, whatever answered it.
+    app.asgi_handler = observe_requests(app.asgi_handler)
     return app
-
-
-_FEED_SECRET = re.compile(r"/ical/[^/?\s\"]+\.ics")
-
-
-def hide_feed_secrets(record: logging.LogRecord) -> bool:
-    """A feed url is its own password: access logs show ``/ical/***.ics`` instead."""
-    if record.args and isinstance(record.args, tuple):
-        record.args = tuple(_FEED_SECRET.sub("/ical/***.ics", a) if isinstance(a, str) else a for a in record.args)
-    return True
 
 
 def app_from_env() -> Litestar:
     """The entry point of ``uvicorn --factory server.app:app_from_env`` (each worker builds its own)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").addFilter(hide_feed_secrets)
-    return create_app()
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    return create_app(settings)

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import sys
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -32,19 +37,48 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
 
-    uvicorn.run(
-        "server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if not reload else None,
-        reload=reload,
-        proxy_headers=True,
-        # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
-        # that a client or proxy may be sending on at that very moment (a request with no answer).
-        timeout_keep_alive=65,
-        log_level="info",
-    )
+    from server.logs import logging_config
+
+    settings = Settings.from_env()
+    with _metrics_dir():
+        uvicorn.run(
+            "server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if not reload else None,
+            reload=reload,
+            proxy_headers=True,
+            # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
+            # that a client or proxy may be sending on at that very moment (a request with no answer).
+            timeout_keep_alive=65,
+            log_level="info",
+            log_config=logging_config(settings.log_format),
+            # One line per request is ours (server.observability): with its route template, not the path.
+            access_log=False,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """prometheus_client's multiprocess mode, so that /metrics adds up every worker's counts: each process
+    writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``, which must be set before any of them
+    imports prometheus_client and be empty at start. Given one, its old files are removed; otherwise a
+    new folder is made for this server and removed when it stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="seoulrun-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @main.group(help="Database schema.")
@@ -106,8 +140,9 @@ def jobs() -> None:
 def jobs_list() -> None:
     from server.scheduler import job_specs
 
+    settings = Settings.from_env()
     for spec in job_specs():
-        click.echo(f"{spec.id:<24} {spec.trigger}")
+        click.echo(f"{spec.id:<24} {spec.describe(settings)}")
 
 
 @jobs.command("run", help="Run one job now (each job is idempotent: running it twice changes nothing).")
