@@ -23,7 +23,7 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", "request_id"?, ...fields, "exception"?}`` on one line; a
+    """``{"ts", "level", "logger", "message", "pid", "request_id"?, ...fields, "exception"?}`` on one line; a
     record's ``fields`` (``log.info(..., extra={"fields": {...}})``) become members of their own."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -32,6 +32,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,  # which worker: several share one log
         }
         current = request_id.get()
         if current is not None:

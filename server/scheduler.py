@@ -103,18 +103,32 @@ async def run_occurrence(
 ) -> bool:
     """Claim this tick's occurrence of the job and run it; False if another process had claimed it."""
     occurrence = occurrence_of(now or utcnow(), spec.period(settings))
+    fields: dict[str, Any] = {"job": spec.id, "occurrence": occurrence.isoformat(), "holder": holder}
     if not await claim(engine, spec.id, occurrence, holder):
         JOB_RUNS.labels(job=spec.id, outcome="skipped").inc()
-        log.info("job %s %s: already run by another process", spec.id, occurrence.isoformat())
+        log.info(
+            "job %s %s: already run by another process",
+            spec.id,
+            fields["occurrence"],
+            extra={"fields": {**fields, "outcome": "skipped"}},
+        )
         return False
     outcome, items = JobOutcome.OK, None
     try:
         result = await spec.func(engine, settings, None)
         items = result if isinstance(result, int) and not isinstance(result, bool) else None
-        log.info("job %s %s done: %s", spec.id, occurrence.isoformat(), result)
+        log.info(
+            "job %s %s done: %s",
+            spec.id,
+            fields["occurrence"],
+            result,
+            extra={"fields": {**fields, "outcome": outcome.value, "items": items}},
+        )
     except Exception:
         outcome = JobOutcome.FAILED
-        log.exception("job %s %s failed", spec.id, occurrence.isoformat())
+        log.exception(
+            "job %s %s failed", spec.id, fields["occurrence"], extra={"fields": {**fields, "outcome": outcome.value}}
+        )
     await finish(engine, spec.id, occurrence, outcome, items)
     JOB_RUNS.labels(job=spec.id, outcome=outcome.value).inc()
     return True
