@@ -83,6 +83,8 @@ def logging_config(log_format: str) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             # Our jobs log what they did; APScheduler's "running job" lines every few seconds are noise.
             "apscheduler": {"level": "WARNING"},
+            # An outgoing request's line holds its whole url (a gateway's key in a query string).
+            "httpx": {"level": "WARNING"},
         },
     }
 
