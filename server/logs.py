@@ -8,7 +8,6 @@ feed's secret url nor any query string reaches the log.
 
 from __future__ import annotations
 
-import json
 import logging
 import logging.config
 import re
@@ -16,10 +15,14 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import msgspec
+
 # The request being served, set by ``server.observability.observe_requests``.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Anything a line's fields hold that JSON has no word for (a date, an exception) is written as its str.
+_encoder: Final = msgspec.json.Encoder(enc_hook=str)
 
 
 class JsonFormatter(logging.Formatter):
@@ -42,7 +45,8 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # msgspec rather than json.dumps: a line for every request, at a tenth of the cost.
+        return _encoder.encode(entry).decode()
 
 
 class TextFormatter(logging.Formatter):
