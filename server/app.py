@@ -50,7 +50,7 @@ from server.observability import (
     require_metrics_reader,
 )
 from server.openapi import WallClockSchema
-from server.scheduler import build_scheduler
+from server.scheduler import Ticks, build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
 from venues.routes import SpaceController, VenueController, list_districts
@@ -58,6 +58,8 @@ from web.plugin import AUTH_FORM_PATHS, WebPlugin
 
 log = logging.getLogger(__name__)
 
+# How long a stopping server waits for the job runs in flight (uvicorn's own shutdown waits for requests).
+JOB_DRAIN_SECONDS = 20.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Logins and registrations, of the JSON API and of the web pages' forms, share one limit per client.
 AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"}) | AUTH_FORM_PATHS
@@ -152,11 +154,15 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         except Exception:  # a database not up yet: the lease loop tries again
             log.warning("scheduler: could not take the lease at start", exc_info=True)
         leader.start()
-        scheduler = build_scheduler(engine, settings, leader)
+        ticks = Ticks()
+        scheduler = build_scheduler(engine, settings, leader, ticks)
         scheduler.start()
         try:
             yield
         finally:
+            # No new runs; the ones in flight finish (within reason), then the lease goes to another.
+            scheduler.pause()
+            await ticks.drain(JOB_DRAIN_SECONDS)
             scheduler.shutdown(wait=False)
             await leader.stop()
 

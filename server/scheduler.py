@@ -15,6 +15,7 @@ instants. Every job is idempotent anyway: a job that died halfway is finished by
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -134,16 +135,35 @@ async def run_occurrence(
     return True
 
 
-async def _tick(spec: JobSpec, engine: AsyncEngine, settings: Settings, leader: Leader) -> None:
+class Ticks:
+    """The job runs in flight in this process, so that a shutdown lets them finish (a job cancelled
+    halfway leaves its occurrence ``running`` for good, and its work for the next occurrence)."""
+
+    def __init__(self) -> None:
+        self.running: set[asyncio.Task[Any]] = set()
+
+    async def drain(self, seconds: float) -> None:
+        if self.running:
+            log.info("scheduler: waiting for %d job run(s) to finish", len(self.running))
+            await asyncio.wait(set(self.running), timeout=seconds)
+
+
+async def _tick(spec: JobSpec, engine: AsyncEngine, settings: Settings, leader: Leader, ticks: Ticks) -> None:
     if not leader.leads():
         return
+    task = asyncio.current_task()
+    if task is not None:
+        ticks.running.add(task)
     try:
         await run_occurrence(spec, engine, settings, leader.holder)
     except Exception:  # the claim or the record could not be written: the next tick tries again
         log.exception("job %s: could not record its run", spec.id)
+    finally:
+        if task is not None:
+            ticks.running.discard(task)
 
 
-def build_scheduler(engine: AsyncEngine, settings: Settings, leader: Leader) -> AsyncIOScheduler:
+def build_scheduler(engine: AsyncEngine, settings: Settings, leader: Leader, ticks: Ticks) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
     for spec in job_specs():
         period = spec.period(settings).total_seconds()
@@ -151,7 +171,7 @@ def build_scheduler(engine: AsyncEngine, settings: Settings, leader: Leader) -> 
         scheduler.add_job(
             _tick,
             spec.trigger(settings),
-            args=(spec, engine, settings, leader),
+            args=(spec, engine, settings, leader, ticks),
             id=spec.id,
             name=spec.id,
             replace_existing=True,
