@@ -8,8 +8,9 @@ from litestar import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
-from accounts.services import AccountService
+from accounts.services import AccountService, normalize_email
 from core.errors import Forbidden, Unauthenticated
+from core.ratelimit import limit_account
 from core.settings import Settings
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
@@ -27,7 +28,19 @@ async def provide_current_user(request: Request[Any, Any, Any], db_session: Asyn
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("auth.bearer_required")
-    return await AccountService(db_session, settings).authenticate(token)
+    user = await AccountService(db_session, settings).authenticate(token)
+    await limit_account(request, account_key(user))  # on a rate-limited route, the account counts too
+    return user
+
+
+def account_key(user: User) -> str:
+    """The key an account is counted by in the abuse limits (``core.ratelimit``)."""
+    return f"user:{user.id}"
+
+
+def login_key(email: str) -> str:
+    """The key logins to one email are counted by, whether an account has it or not."""
+    return f"email:{normalize_email(email)}"
 
 
 def require_role(user: User, *roles: Role) -> None:

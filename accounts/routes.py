@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.deps import BEARER_SECURITY, bearer_token, provide_current_user, require_role
+from accounts.deps import BEARER_SECURITY, bearer_token, login_key, provide_current_user, require_role
 from accounts.models import Role, User
 from accounts.schemas import (
     AccountCreate,
@@ -22,6 +22,7 @@ from accounts.schemas import (
 from accounts.services import AccountService, VenueDirectory, account_read
 from core.fields import Id, SearchText
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.ratelimit import RateLimit, give_back, limit_account, rate_limit
 from core.settings import Settings
 
 
@@ -29,13 +30,29 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["accounts"]
 
-    @post("/register", operation_id="register", summary="Register a citizen account (시민 회원가입)")
+    @post(
+        "/register",
+        guards=[rate_limit(RateLimit.REGISTER)],
+        operation_id="register",
+        summary="Register a citizen account (시민 회원가입)",
+    )
     async def register(self, data: RegisterRequest, db_session: AsyncSession, settings: Settings) -> AccountRead:
         return account_read(await AccountService(db_session, settings).register(data))
 
-    @post("/login", status_code=200, operation_id="login", summary="Log in and get a bearer token (로그인)")
-    async def login(self, data: LoginRequest, db_session: AsyncSession, settings: Settings) -> TokenResponse:
+    @post(
+        "/login",
+        status_code=200,
+        guards=[rate_limit(RateLimit.LOGIN)],
+        operation_id="login",
+        summary="Log in and get a bearer token (로그인)",
+    )
+    async def login(
+        self, request: Request[Any, Any, Any], data: LoginRequest, db_session: AsyncSession, settings: Settings
+    ) -> TokenResponse:
+        # Failed logins count per target email too, whichever addresses they come from.
+        await limit_account(request, login_key(data.email))
         token, expires_at = await AccountService(db_session, settings).login(data.email, data.password)
+        await give_back(request, login_key(data.email))
         return TokenResponse(access_token=token, expires_at=expires_at)
 
     @post(

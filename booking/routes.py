@@ -38,6 +38,7 @@ from core.errors import DomainError, NotFound, ValidationFailed, field_error
 from core.fields import ONE_LINE_PATTERN, Id
 from core.metrics import count_booking
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.ratelimit import RateLimit, rate_limit
 from core.validation import check_optional_day
 from programs.schemas import ApplicationRead, DrawRead, EnrolRequest, RosterEntry
 from programs.services import ProgramService
@@ -45,6 +46,8 @@ from venues.models import SlotStatus
 from venues.services import VenueService
 
 AUTH = {"current_user": Provide(provide_current_user)}
+# Every way to ask for a place is limited per address and per account (core.ratelimit).
+BOOKING_LIMIT = [rate_limit(RateLimit.BOOKING)]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
@@ -87,7 +90,7 @@ class BookingController(Controller):
     dependencies = AUTH
     security = BEARER_SECURITY
 
-    @post(operation_id="createBooking", summary="Book a slot, a session or a stay (예약)")
+    @post(guards=BOOKING_LIMIT, operation_id="createBooking", summary="Book a slot, a session or a stay (예약)")
     async def create(
         self,
         data: BookingCreate,
@@ -123,6 +126,7 @@ class BookingController(Controller):
     @post(
         "/{booking_id:int}/accept",
         status_code=200,
+        guards=BOOKING_LIMIT,
         operation_id="acceptOffer",
         summary="Accept a place offered from the waitlist",
     )
@@ -272,6 +276,7 @@ class EnrolmentController(Controller):
     @post(
         "/{program_id:int}/enrol",
         dependencies=AUTH,
+        guards=BOOKING_LIMIT,
         security=BEARER_SECURITY,
         operation_id="enrolInCourse",
         summary="Enrol in a whole course: a seat in every session, or none (수강 신청)",
@@ -286,6 +291,7 @@ class EnrolmentController(Controller):
     @post(
         "/{program_id:int}/applications",
         dependencies=AUTH,
+        guards=BOOKING_LIMIT,
         security=BEARER_SECURITY,
         operation_id="applyToLottery",
         summary="Apply to a programme allocated by lottery (추첨 신청)",

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, HttpMethod, Request, Response, delete, get, post, route
 from litestar.background_tasks import BackgroundTask
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -22,6 +23,7 @@ from calendar_feeds.services import FeedService
 from calendar_feeds.subscriptions import record_fetch, secret_of
 from core.fields import Id
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
+from core.ratelimit import RateLimit, rate_limit
 from core.settings import Settings
 
 AUTH = {"current_user": Provide(provide_current_user)}
@@ -62,6 +64,10 @@ class FeedController(Controller):
         await FeedService(db_session, settings).revoke(current_user, feed_id)
 
 
+def _feed_key(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    return f"feed:{connection.path_params.get('filename', '')}"
+
+
 def _feed_operation_id(handler: HTTPRouteHandler, method: Method, path: list[str | PathParameterDefinition]) -> str:
     return "calendarFeedHead" if method == HttpMethod.HEAD else "calendarFeed"
 
@@ -73,6 +79,10 @@ def _feed_operation_id(handler: HTTPRouteHandler, method: Method, path: list[str
     summary="An iCalendar feed (RFC 5545), for calendar apps",
     tags=["calendar feeds"],
     media_type=CALENDAR_MEDIA_TYPE,
+    # Per address, and per feed url: a calendar app has no account, its url stands for one.
+    guards=[
+        rate_limit(RateLimit.FEED, account=lambda connection: f"feed:{connection.path_params.get('filename', '')}")
+    ],
 )
 async def ical_feed(
     filename: Annotated[str, Parameter(description="<secret>.ics, as given by POST /api/feeds")],

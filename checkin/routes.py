@@ -19,10 +19,13 @@ from checkin.schemas import Manifest, ScanRequest, ScanResult, SyncRequest, Sync
 from checkin.services import CheckinService
 from core.clock import today_kst
 from core.fields import Id
+from core.ratelimit import RateLimit, rate_limit
 from core.settings import Settings
 from core.validation import check_optional_day
 
 AUTH = {"current_user": Provide(provide_current_user)}
+# Scans and offline syncs, per address and per staff account (core.ratelimit).
+SCAN_LIMIT = [rate_limit(RateLimit.SCAN)]
 
 
 class BookingCodeController(Controller):
@@ -83,7 +86,13 @@ class CheckinController(Controller):
     dependencies = AUTH
     security = BEARER_SECURITY
 
-    @post("/scan", status_code=200, operation_id="scan", summary="Scan a code at the door (staff of that venue)")
+    @post(
+        "/scan",
+        status_code=200,
+        guards=SCAN_LIMIT,
+        operation_id="scan",
+        summary="Scan a code at the door (staff of that venue)",
+    )
     async def scan(
         self, data: ScanRequest, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> ScanResult:
@@ -107,7 +116,13 @@ class CheckinController(Controller):
         day = check_optional_day(day, "date") or today_kst()
         return await Offline(CheckinService(db_session, settings)).manifest(current_user, venue_id, day)
 
-    @post("/sync", status_code=200, operation_id="checkinSync", summary="Apply scans made offline (idempotent)")
+    @post(
+        "/sync",
+        status_code=200,
+        guards=SCAN_LIMIT,
+        operation_id="checkinSync",
+        summary="Apply scans made offline (idempotent)",
+    )
     async def sync(
         self, data: SyncRequest, current_user: User, db_session: AsyncSession, settings: Settings
     ) -> SyncResult:

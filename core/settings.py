@@ -43,6 +43,29 @@ def _log_format(raw: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``count`` requests in ``seconds``; ``count`` 0 is no limit. Written ``"20/60"``."""
+
+    count: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        count, _, seconds = text.strip().partition("/")
+        rate = cls(int(count), int(seconds or "60"))
+        if rate.count < 0 or rate.seconds < 1:
+            raise ValueError(f"a rate is COUNT/SECONDS with COUNT >= 0 and SECONDS >= 1, not {text!r}")
+        return rate
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds}"
+
+
+def _env_rate(name: str, default: str) -> Rate:
+    return Rate.parse(_env(name, "") or default)
+
+
 def _default_secret() -> str:
     # A development fallback: a random key per process would log everyone out on every restart
     # (and differ between workers), so keep one beside the SQLite database instead.
@@ -76,8 +99,29 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     max_body_bytes: int = 1024 * 1024
-    # Logins and registrations per client address and minute, per server process (password guessing).
-    auth_rate_per_minute: int = 20
+    # Abuse limits (core.ratelimit, one table there): per client address, and per account where there
+    # is one. Logins count per address and, failed ones, per target email (guessing from many addresses).
+    rate_limit_login: Rate = Rate(20, 60)
+    rate_limit_login_account: Rate = Rate(30, 900)
+    rate_limit_register: Rate = Rate(20, 60)
+    # Bookings, enrolments, lottery applications and accepted offers. Per address generously: a mobile
+    # carrier puts many citizens behind one address (carrier-grade NAT).
+    rate_limit_booking: Rate = Rate(600, 60)
+    rate_limit_booking_account: Rate = Rate(30, 60)
+    # Check-in scans and offline syncs: a busy door scans a person every second or two.
+    rate_limit_scan: Rate = Rate(1200, 60)
+    rate_limit_scan_account: Rate = Rate(600, 60)
+    # Calendar feeds, per address (a calendar service fetches many people's feeds from few addresses)
+    # and per feed url.
+    rate_limit_feed: Rate = Rate(600, 60)
+    rate_limit_feed_account: Rate = Rate(60, 60)
+    # Where the counters are kept: Redis (shared by every process and server) or, empty, in memory.
+    redis_url: str = ""
+    redis_key_prefix: str = "seoulrun:"
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDR networks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    # How long ``seoulrun serve`` lets the requests in flight finish after SIGTERM.
+    shutdown_timeout_seconds: int = 30
     # How old a scan made offline may be when it is synced (older ones are refused as stale).
     offline_sync_max_hours: int = 48
     # Outgoing mail: SMTP through aiosmtplib. Without a host, e-mails are written to the log instead.
@@ -108,12 +152,12 @@ class Settings:
     log_format: str = "json"
     # A bearer token that may read /metrics (Prometheus); without it only an admin's token may.
     metrics_token: str = ""
-    # Redis, when the service uses one (shared rate limits); /health then reports whether it answers.
-    redis_url: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
         database_url = _env("DATABASE_URL", "") or f"sqlite+aiosqlite:///{DEFAULT_SQLITE_PATH}"
+        # The older name of the login and registration limit per address and minute, still honoured.
+        auth_rate = f"{_env('AUTH_RATE_PER_MINUTE', '20')}/60"
         return cls(
             database_url=database_url,
             secret_key=_env("SECRET_KEY", "") or _default_secret(),
@@ -127,7 +171,19 @@ class Settings:
             db_pool_timeout_s=float(_env("DB_POOL_TIMEOUT_S", "10")),
             argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
             argon2_memory_kib=int(_env("ARGON2_MEMORY_KIB", "65536")),
-            auth_rate_per_minute=int(_env("AUTH_RATE_PER_MINUTE", "20")),
+            rate_limit_login=_env_rate("RATE_LIMIT_LOGIN", auth_rate),
+            rate_limit_login_account=_env_rate("RATE_LIMIT_LOGIN_ACCOUNT", "30/900"),
+            rate_limit_register=_env_rate("RATE_LIMIT_REGISTER", auth_rate),
+            rate_limit_booking=_env_rate("RATE_LIMIT_BOOKING", "600/60"),
+            rate_limit_booking_account=_env_rate("RATE_LIMIT_BOOKING_ACCOUNT", "30/60"),
+            rate_limit_scan=_env_rate("RATE_LIMIT_SCAN", "1200/60"),
+            rate_limit_scan_account=_env_rate("RATE_LIMIT_SCAN_ACCOUNT", "600/60"),
+            rate_limit_feed=_env_rate("RATE_LIMIT_FEED", "600/60"),
+            rate_limit_feed_account=_env_rate("RATE_LIMIT_FEED_ACCOUNT", "60/60"),
+            redis_url=_env("REDIS_URL", ""),
+            redis_key_prefix=_env("REDIS_KEY_PREFIX", "seoulrun:"),
+            trusted_proxies=tuple(p.strip() for p in _env("TRUSTED_PROXIES", "").split(",") if p.strip()),
+            shutdown_timeout_seconds=int(_env("SHUTDOWN_TIMEOUT_SECONDS", "30")),
             offline_sync_max_hours=int(_env("OFFLINE_SYNC_MAX_HOURS", "48")),
             smtp_host=_env("SMTP_HOST", ""),
             smtp_port=int(_env("SMTP_PORT", "587")),
@@ -144,7 +200,6 @@ class Settings:
             scheduler_periods=_periods(_env("SCHEDULER_PERIODS", "")),
             log_format=_log_format(_env("LOG_FORMAT", "json")),
             metrics_token=_env("METRICS_TOKEN", ""),
-            redis_url=_env("REDIS_URL", ""),
         )
 
     @property

@@ -12,7 +12,6 @@ from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server
@@ -32,8 +31,10 @@ from booking.routes import (
 from calendar_feeds.routes import FeedController, ical_feed
 from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
+from core.clients import ClientAddresses
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
+from core.ratelimit import STATE_KEY as RATE_LIMITER
 from core.settings import Settings
 from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
@@ -50,19 +51,16 @@ from server.observability import (
     require_metrics_reader,
 )
 from server.openapi import WallClockSchema
-from server.scheduler import Ticks, build_scheduler
+from server.ratelimits import build_limiter, limiter_lifespan
+from server.scheduler import build_scheduler
 from server.wiring import provide_closure_hooks, provide_session_hooks
 from venues.directory import provide_venue_directory
 from venues.routes import SpaceController, VenueController, list_districts
-from web.plugin import AUTH_FORM_PATHS, WebPlugin
+from web.plugin import WebPlugin
 
 log = logging.getLogger(__name__)
 
-# How long a stopping server waits for the job runs in flight (uvicorn's own shutdown waits for requests).
-JOB_DRAIN_SECONDS = 20.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Logins and registrations, of the JSON API and of the web pages' forms, share one limit per client.
-AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/register"}) | AUTH_FORM_PATHS
 
 
 def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
@@ -154,16 +152,14 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         except Exception:  # a database not up yet: the lease loop tries again
             log.warning("scheduler: could not take the lease at start", exc_info=True)
         leader.start()
-        ticks = Ticks()
-        scheduler = build_scheduler(engine, settings, leader, ticks)
+        scheduler = build_scheduler(engine, settings, leader)
         scheduler.start()
         try:
             yield
         finally:
-            # No new runs; the ones in flight finish (within reason), then the lease goes to another.
-            scheduler.pause()
-            await ticks.drain(JOB_DRAIN_SECONDS)
-            scheduler.shutdown(wait=False)
+            # No new runs; the ones under way finish (within the shutdown timeout), then the lease is
+            # given up for another process to take at its next renewal.
+            await scheduler.stop(settings.shutdown_timeout_seconds)
             await leader.stop()
 
     @asynccontextmanager
@@ -199,13 +195,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         use_handler_docstrings=True,
     )
 
-    async def is_auth_request(request: Request[Any, Any, Any]) -> bool:
-        # async on purpose: Litestar runs a sync check in a worker thread, for every request.
-        return request.method == "POST" and request.url.path in AUTH_PATHS
-
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.auth_rate_per_minute), check_throttle_handler=is_auth_request
-    )
+    # The abuse limits (core.ratelimit): each limited route names its limit with a guard.
+    limiter = build_limiter(settings)
 
     app = Litestar(
         route_handlers=[
@@ -240,10 +231,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite), rate_limit.middleware],
+        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
         openapi_config=openapi,
-        lifespan=[keys_lifespan, scheduler_lifespan, redis_lifespan],
-        state=State({"engine": engine, "settings": settings, "leader": leader, "redis": redis}),
+        lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan, redis_lifespan],
+        state=State({"engine": engine, "settings": settings, RATE_LIMITER: limiter, "leader": leader, "redis": redis}),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
         # Logging is the process's (server.logs: JSON or text, set up by `seoulrun serve`), not Litestar's
@@ -255,7 +246,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # before any route (the app-level middleware list runs per route) carry the headers too.
     app.asgi_handler = security_headers(app.asgi_handler, https=settings.base_url.startswith("https://"))
     # Outermost: the request's id, its log line and its metrics, whatever answered it.
-    app.asgi_handler = observe_requests(app.asgi_handler)
+    app.asgi_handler = observe_requests(app.asgi_handler, ClientAddresses(settings.trusted_proxies))
     return app
 
 

@@ -48,7 +48,12 @@ def serve(host: str, port: int, workers: int, reload: bool) -> None:
             port=port,
             workers=workers if not reload else None,
             reload=reload,
-            proxy_headers=True,
+            # The app reads X-Forwarded-For itself, and only from SEOULRUN_TRUSTED_PROXIES (core.clients):
+            # uvicorn's own handling would trust any local peer (127.0.0.1) by default.
+            proxy_headers=False,
+            # On SIGTERM: stop accepting, let the requests in flight finish (at most this long), then stop
+            # the scheduler (server.scheduler.stop) and close the database pool.
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
             # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
             # that a client or proxy may be sending on at that very moment (a request with no answer).
             timeout_keep_alive=65,

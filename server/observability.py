@@ -3,7 +3,8 @@
 ``observe_requests`` wraps the whole app (unknown routes included): it takes the caller's
 ``X-Request-ID`` when it is a plain token (or makes one), returns it on the answer, and when the answer
 is finished logs one line (``seoulrun.request``: request id, method, route template, status, duration,
-client address) and counts the request in ``seoulrun_http_requests_total`` and the latency histogram.
+client address: behind a trusted proxy, the one it names) and counts the request in
+``seoulrun_http_requests_total`` and the latency histogram.
 The route is the template the router matched (``/api/bookings/{booking_id}``), ``unmatched`` for a
 path no route has: never the path as sent, which may carry a secret (``/ical/<secret>.ics``) or a
 query string.
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.deps import bearer_token, require_role
 from accounts.services import AccountService
+from core.clients import ClientAddresses
 from core.clock import to_kst, utcnow
 from core.errors import Unauthenticated
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -63,7 +65,9 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-def observe_requests(app: ASGIApp) -> ASGIApp:
+def observe_requests(app: ASGIApp, addresses: ClientAddresses) -> ASGIApp:
+    """``addresses``: the client is the peer, or whom a trusted proxy names (the abuse limits' rule)."""
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
@@ -90,8 +94,7 @@ def observe_requests(app: ASGIApp) -> ASGIApp:
             route = scope.get("path_template") or UNMATCHED
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
             HTTP_LATENCY.labels(route, method).observe(elapsed)
-            client = scope.get("client")
-            address = client[0] if client else None
+            address = addresses.of(scope)
             duration_ms = round(elapsed * 1000, 2)
             log.info(
                 "%s %s %s %.1f ms %s",

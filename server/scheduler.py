@@ -135,43 +135,59 @@ async def run_occurrence(
     return True
 
 
-class Ticks:
-    """The job runs in flight in this process, so that a shutdown lets them finish (a job cancelled
-    halfway leaves its occurrence ``running`` for good, and its work for the next occurrence)."""
+class Scheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler 3 has no type hints
+    """APScheduler's asyncio scheduler, with a stop that lets the runs under way finish (a run cancelled
+    halfway would leave its occurrence ``running`` for good, and its work to the next occurrence)."""
 
     def __init__(self) -> None:
-        self.running: set[asyncio.Task[Any]] = set()
+        super().__init__(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
+        self.runs: set[asyncio.Task[None]] = set()
 
-    async def drain(self, seconds: float) -> None:
-        if self.running:
-            log.info("scheduler: waiting for %d job run(s) to finish", len(self.running))
-            await asyncio.wait(set(self.running), timeout=seconds)
+    async def stop(self, grace_seconds: float) -> None:
+        """No new runs; those under way finish (at most ``grace_seconds``, then they are cancelled, which
+        rolls back their unit of work), then the scheduler ends. APScheduler's own ``shutdown`` would
+        cancel them at once."""
+        self.pause()
+        late: set[asyncio.Task[None]] = set()
+        running = [run for run in self.runs if not run.done()]
+        if running:
+            log.info("waiting for %d job run(s) to finish", len(running))
+            _, late = await asyncio.wait(running, timeout=grace_seconds)
+            for run in late:
+                log.warning("job run cancelled at shutdown: %s", run.get_name())
+        self.shutdown(wait=False)  # done on the loop's next turn: it cancels what is still running
+        await asyncio.sleep(0)
+        if late:  # their units of work roll back before the database pool closes
+            await asyncio.gather(*late, return_exceptions=True)
 
 
-async def _tick(spec: JobSpec, engine: AsyncEngine, settings: Settings, leader: Leader, ticks: Ticks) -> None:
+async def _tick(
+    spec: JobSpec, engine: AsyncEngine, settings: Settings, leader: Leader, runs: set[asyncio.Task[None]]
+) -> None:
     if not leader.leads():
         return
     task = asyncio.current_task()
     if task is not None:
-        ticks.running.add(task)
+        task.set_name(spec.id)
+        runs.add(task)
     try:
         await run_occurrence(spec, engine, settings, leader.holder)
     except Exception:  # the claim or the record could not be written: the next tick tries again
         log.exception("job %s: could not record its run", spec.id)
     finally:
         if task is not None:
-            ticks.running.discard(task)
+            runs.discard(task)
 
 
-def build_scheduler(engine: AsyncEngine, settings: Settings, leader: Leader, ticks: Ticks) -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone=KST, job_defaults={"coalesce": True, "max_instances": 1})
+def build_scheduler(engine: AsyncEngine, settings: Settings, leader: Leader) -> Scheduler:
+    scheduler = Scheduler()
     for spec in job_specs():
         period = spec.period(settings).total_seconds()
         extra: dict[str, Any] = {"next_run_time": datetime.now(KST)} if spec.run_at_start else {}
         scheduler.add_job(
             _tick,
             spec.trigger(settings),
-            args=(spec, engine, settings, leader, ticks),
+            args=(spec, engine, settings, leader, scheduler.runs),
             id=spec.id,
             name=spec.id,
             replace_existing=True,

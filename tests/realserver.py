@@ -33,6 +33,12 @@ from tests.conftest import POSTGRES_REQUIRED, POSTGRES_URL, _settings
 
 SECRET_KEY = "real-server-test-secret"
 STARTUP_SECONDS = 90
+# Every abuse limit off (core.ratelimit), for a server that a test drives harder than people would.
+NO_RATE_LIMITS = {
+    f"SEOULRUN_RATE_LIMIT_{name}{dimension}": "0"
+    for name in ("LOGIN", "REGISTER", "BOOKING", "SCAN", "FEED")
+    for dimension in ("", "_ACCOUNT")
+}
 
 
 def _postgres_or_skip() -> None:

@@ -23,9 +23,11 @@ from litestar import Request
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.deps import account_key
 from accounts.models import Role, User
 from accounts.services import AccountService
 from core.errors import Unauthenticated
+from core.ratelimit import limit_account
 from core.settings import Settings
 
 SESSION_COOKIE: Final = "seoulrun_session"
@@ -59,6 +61,8 @@ async def provide_viewer(request: Request[Any, Any, Any], db_session: AsyncSessi
         except Unauthenticated:
             request.state.drop_session_cookie = True
     request.state.viewer = user  # for the error pages, which are drawn outside dependency injection
+    if user is not None:  # on a rate-limited page, the account counts too (core.ratelimit)
+        await limit_account(request, account_key(user))
     return user
 
 

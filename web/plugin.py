@@ -35,9 +35,6 @@ from web.routes import accounts, home, static, venues
 
 TEMPLATE_DIR: Final = Path(__file__).resolve().parent / "templates"
 
-# The forms these pages post, for the rate limit the app puts on logins and registrations (server/app.py).
-AUTH_FORM_PATHS: Final = frozenset({"/login", "/signup"})
-
 # The JSON API keeps its bearer tokens (no cookie, so no CSRF); feeds and the docs take no forms.
 CSRF_EXCLUDE: Final = ["^/api/", "^/ical/", "^/schema", "^/health$", "^/static/"]
 

@@ -19,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from core.fields import MAX_ID
 from core.pagination import MAX_OFFSET
+from core.settings import Rate
 from server.app import create_app
 from tests.accounts.test_auth_http import assert_problem
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
@@ -244,7 +245,8 @@ async def test_names_with_nul_or_control_characters_are_refused(
     venue = await make_venue()
     staff = await make_user(role="staff", venues=[venue])
     # More logins and registrations than the per-minute limit of the auth endpoints.
-    app = create_app(replace(db.settings, auth_rate_per_minute=1000), engine=db.engine)
+    lifted = Rate(1000, 60)
+    app = create_app(replace(db.settings, rate_limit_login=lifted, rate_limit_register=lifted), engine=db.engine)
     async with AsyncTestClient(app=app) as client:
         for bad in ["\u0000", "\u0007", "\u001b[31m", "\u007f", "\u0085", "\n"]:
             await _names(client, admin, staff, venue.id, bad)

@@ -36,7 +36,7 @@ from accounts.services import AccountService
 from core.database import create_engine, unit_of_work
 from core.settings import Settings
 from tests.conftest import in_days
-from tests.realserver import RealServer, real_server, scratch_database
+from tests.realserver import NO_RATE_LIMITS, RealServer, real_server, scratch_database
 
 FUZZ_EXAMPLES = int(os.environ.get("SEOULRUN_FUZZ_EXAMPLES", "5"))
 FUZZ_SEED = int(os.environ.get("SEOULRUN_FUZZ_SEED", "4050"))
@@ -153,9 +153,9 @@ def fuzzed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with scratch_database(request.param, place) as settings:
         tokens = asyncio.run(_accounts(settings))
         headers = {role: {"Authorization": f"Bearer {token}"} for role, token in tokens.items()}
-        # The fuzzer registers and logs in far more often than a person could; the limit has its own tests.
-        env = {"SEOULRUN_AUTH_RATE_PER_MINUTE": "1000000"}
-        with real_server(settings, place, workers=1, env=env) as server:
+        # The fuzzer registers, logs in and books far more often than a person could; the limits have their
+        # own tests (tests/server/test_rate_limits.py).
+        with real_server(settings, place, workers=1, env=NO_RATE_LIMITS) as server:
             editable = _seed(server.base_url, headers["admin"], headers["citizen"])
             yield Fuzzed(server, headers, editable)
 

@@ -19,7 +19,7 @@ from core.database import unit_of_work
 from core.settings import Settings
 from server.job_runs import JobOutcome, JobRun, occurrence_of, purge_job_runs
 from server.lease import Leader, SchedulerLease
-from server.scheduler import JobSpec, Ticks, _tick, job_specs, run_occurrence
+from server.scheduler import JobSpec, _tick, job_specs, run_occurrence
 from tests.conftest import Database
 
 T0 = datetime(2026, 12, 2, 3, 0, 7, tzinfo=UTC)
@@ -156,10 +156,10 @@ async def test_only_the_leader_runs_a_tick(db: Database) -> None:
     leader, follower = Leader(db.engine, settings, holder="leader"), Leader(db.engine, settings, holder="follower")
     assert await leader.try_take()
     assert not await follower.try_take()
-    await _tick(spec, db.engine, settings, follower, Ticks())
+    await _tick(spec, db.engine, settings, follower, set())
     assert job.calls == 0
     assert await _runs(db.engine) == []
-    await _tick(spec, db.engine, settings, leader, Ticks())
+    await _tick(spec, db.engine, settings, leader, set())
     assert job.calls == 1
     assert [r.holder for r in await _runs(db.engine)] == ["leader"]
 
@@ -175,19 +175,3 @@ async def test_old_job_runs_are_purged(db: Database) -> None:
         (await session.get_one(JobRun, first.id)).started_at = long_ago
     assert await purge_job_runs(db.engine) == 1
     assert len(await _runs(db.engine)) == 1
-
-
-async def test_a_stopping_server_lets_the_job_runs_in_flight_finish(db: Database) -> None:
-    settings = _settings(db)
-    leader, ticks = Leader(db.engine, settings, holder="me"), Ticks()
-    assert await leader.try_take()
-    job = Counting(pause=0.3)
-    running = asyncio.create_task(
-        _tick(JobSpec("slow-job", job, every=timedelta(seconds=30)), db.engine, settings, leader, ticks)
-    )
-    await asyncio.sleep(0.1)
-    assert len(ticks.running) == 1
-    await ticks.drain(5)
-    assert running.done()
-    assert not ticks.running
-    assert [(r.job, r.outcome, r.items) for r in await _runs(db.engine)] == [("slow-job", "ok", 7)]

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from core.i18n import translate
-from core.settings import Settings
+from core.settings import Rate, Settings
 from server.app import create_app
 from tests.conftest import PASSWORD, Database, MakeUser
 from tests.web.conftest import HTML, Client, csrf_token, post_form, set_cookie_headers, text_of
@@ -167,7 +167,7 @@ async def test_the_session_cookie_is_secure_on_https(db: Database, make_user: Ma
 
 async def test_web_logins_share_the_rate_limit_of_the_api(db: Database, make_user: MakeUser) -> None:
     settings = Settings(
-        **{**{f: getattr(db.settings, f) for f in db.settings.__dataclass_fields__}, "auth_rate_per_minute": 3}
+        **{**{f: getattr(db.settings, f) for f in db.settings.__dataclass_fields__}, "rate_limit_login": Rate(3, 60)}
     )
     user = await make_user()
     async with AsyncTestClient(app=create_app(settings, engine=db.engine)) as client:

@@ -9,9 +9,11 @@ from litestar.params import QueryParameter
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.deps import login_key
 from accounts.passwords import MIN_LENGTH
 from accounts.schemas import LoginRequest, RegisterRequest
 from accounts.services import AccountService
+from core.ratelimit import RateLimit, give_back, limit_account, rate_limit
 from core.settings import Settings
 from web.auth import SESSION_COOKIE, clear_session_cookie, safe_next, set_session_cookie
 from web.forms import FieldSpec, Form, attempt
@@ -51,7 +53,7 @@ async def signup_page(ctx: PageContext, next_path: Next = None) -> Response[Any]
     )
 
 
-@post("/signup", name="page.signup.submit")
+@post("/signup", name="page.signup.submit", guards=[rate_limit(RateLimit.REGISTER)])
 async def signup(
     request: Request[Any, Any, Any], ctx: PageContext, db_session: AsyncSession, settings: Settings
 ) -> Response[Any]:
@@ -82,7 +84,7 @@ async def login_page(ctx: PageContext, next_path: Next = None) -> Response[Any]:
     return ctx.render("accounts/login.html.j2", form=LOGIN.blank(ctx.locale), next=safe_next(next_path, ""))
 
 
-@post("/login", name="page.login.submit")
+@post("/login", name="page.login.submit", guards=[rate_limit(RateLimit.LOGIN)])
 async def login(
     request: Request[Any, Any, Any], ctx: PageContext, db_session: AsyncSession, settings: Settings
 ) -> Response[Any]:
@@ -90,11 +92,14 @@ async def login(
     values, form = LOGIN.parse(data, ctx.locale)
     if values is not None:
         service = AccountService(db_session, settings)
+        # The API's login counts failures per target email the same way (accounts.routes).
+        await limit_account(request, login_key(values.email))
         async with attempt(db_session) as refused:
             token, _ = await service.login(values.email, values.password)
         if refused.error is not None:
             form.add_domain_error(refused.error)
         else:
+            await give_back(request, login_key(values.email))
             if old := request.cookies.get(SESSION_COOKIE):
                 await service.revoke(old)  # one session per browser: the one before ends here
             ctx.flash("web.login.welcome")
