@@ -115,32 +115,34 @@ def _logged_runs(server: RealServer) -> list[tuple[str, str, str]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_two_servers_run_each_job_once_per_occurrence_and_the_survivor_takes_over(backend: str, tmp_path: Path) -> None:
-    with (
-        scratch_database(backend, tmp_path) as settings,
-        real_server(settings, tmp_path, workers=1, env=FAST) as one,
-        real_server(settings, tmp_path, workers=1, env=FAST) as two,
-    ):
-        servers = [one, two]
-        before = _watch(servers, 5 * PERIOD)
-        assert all(len(seen) <= 1 for seen in before), before
-        [leader_name] = before[-1]
-        schedulers = [(_health(s) or {})["scheduler"] for s in servers]
-        leader, survivor = (one, two) if schedulers[0]["this_process"] == leader_name else (two, one)
-        [follower] = [s for s in schedulers if s["this_process"] != leader_name]
-        survivor_name = follower["this_process"]
-        # The follower sees who leads, from the lease row.
-        assert follower["leader"] == leader_name
-        assert not follower["this_process_leads"]
+    with scratch_database(backend, tmp_path) as settings:
+        with (
+            real_server(settings, tmp_path, workers=1, env=FAST) as one,
+            real_server(settings, tmp_path, workers=1, env=FAST) as two,
+        ):
+            servers = [one, two]
+            before = _watch(servers, 5 * PERIOD)
+            assert all(len(seen) <= 1 for seen in before), before
+            [leader_name] = before[-1]
+            schedulers = [(_health(s) or {})["scheduler"] for s in servers]
+            leader, survivor = (one, two) if schedulers[0]["this_process"] == leader_name else (two, one)
+            [follower] = [s for s in schedulers if s["this_process"] != leader_name]
+            survivor_name = follower["this_process"]
+            # The follower sees who leads, from the lease row.
+            assert follower["leader"] == leader_name
+            assert not follower["this_process_leads"]
 
-        os.killpg(leader.process.pid, signal.SIGKILL)  # its own process group: one process (1 worker)
-        leader.process.wait(timeout=10)
-        killed_at, killed_clock = utcnow(), time.monotonic()
-        while not _leaders([survivor]):
-            assert time.monotonic() - killed_clock < LEASE + 3 * RENEW + 5, "the survivor never took over"
-            time.sleep(0.1)
-        took_over = time.monotonic() - killed_clock
-        after = _watch([survivor], 4 * PERIOD)
-        assert all(seen == {survivor_name} for seen in after), after
+            os.killpg(leader.process.pid, signal.SIGKILL)  # its own process group: one process (1 worker)
+            leader.process.wait(timeout=10)
+            killed_at, killed_clock = utcnow(), time.monotonic()
+            while not _leaders([survivor]):
+                assert time.monotonic() - killed_clock < LEASE + 3 * RENEW + 5, "the survivor never took over"
+                time.sleep(0.1)
+            took_over = time.monotonic() - killed_clock
+            after = _watch([survivor], 4 * PERIOD)
+            assert all(seen == {survivor_name} for seen in after), after
+        # Read once the survivor has stopped (letting its runs under way finish): a run logs "done" just
+        # before its row says so.
         runs = _job_runs(settings)
         logged = _logged_runs(one) + _logged_runs(two)
 
