@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# Readable log lines on a laptop; `seoulrun serve` alone writes JSON lines (SEOULRUN_LOG_FORMAT).
+LOG_FORMAT ?= text
 NPM ?= npm
 # Two test processes: the machine (and CI) has two cores; every test has its own database (and each
 # process that runs browser tests its own server).
@@ -56,10 +58,10 @@ demo: migrate
 	$(BIN)/seoulrun demo load
 
 run: demo assets
-	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	SEOULRUN_LOG_FORMAT=$${SEOULRUN_LOG_FORMAT:-$(LOG_FORMAT)} $(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 serve: install assets
-	$(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	SEOULRUN_LOG_FORMAT=$${SEOULRUN_LOG_FORMAT:-$(LOG_FORMAT)} $(BIN)/seoulrun serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: install
 	$(BIN)/ruff check .

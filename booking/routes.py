@@ -35,8 +35,9 @@ from booking.schemas import (
 from booking.services import BookingService
 from booking.standing import Standing
 from core.clock import today_kst, utcnow
-from core.errors import NotFound, ValidationFailed, field_error
+from core.errors import DomainError, NotFound, ValidationFailed, field_error
 from core.fields import ONE_LINE_PATTERN, Id
+from core.metrics import count_booking
 from core.pagination import DEFAULT_LIMIT, Limit, Offset, Page
 from core.ratelimit import RateLimit, rate_limit
 from core.validation import check_optional_day
@@ -99,10 +100,18 @@ class BookingController(Controller):
         db_session: AsyncSession,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingRead]:
-        answer, replayed = await BookingService(db_session).book(current_user, data, idempotency_key=idempotency_key)
-        # Commit now rather than after the response is built: the slot's row stays locked until the
-        # commit, and in a rush every other booking of that slot waits for it.
-        await db_session.commit()
+        try:
+            answer, replayed = await BookingService(db_session).book(
+                current_user, data, idempotency_key=idempotency_key
+            )
+            # Commit now rather than after the response is built: the slot's row stays locked until the
+            # commit, and in a rush every other booking of that slot waits for it.
+            await db_session.commit()
+        except DomainError as refusal:
+            count_booking(refusal.code)
+            raise
+        if not replayed:  # a replay answers a booking counted when it was made
+            count_booking(str(answer.status))
         headers = {"Idempotency-Replayed": "true"} if replayed else {}
         return Response(answer, status_code=201, headers=headers)
 

@@ -66,6 +66,12 @@ QUIET_TABLES: Final = frozenset(
         "outbox_message",
         "checkin_key",
         "checkin_scan",
+        # The scheduler's lease is renewed every few seconds by every process, and each job occurrence
+        # writes its run: neither changes a public read (and would otherwise empty every cache).
+        "scheduler_lease",
+        "job_run",
+        # An audit entry goes with the change it records, which bumps the version itself.
+        "audit_entry",
     }
 )
 _DIRTY: Final = "seoulrun.catalogue_dirty"

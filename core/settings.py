@@ -23,6 +23,26 @@ def _env_bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _periods(raw: str) -> tuple[tuple[str, int], ...]:
+    """``"deliver-notifications=5,*=60"``: a job's period in seconds (``*``: every job without its own)."""
+    pairs = []
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        name, sep, seconds = item.partition("=")
+        if not sep or not seconds.strip().isdigit() or int(seconds) < 1:
+            raise ValueError(f"SEOULRUN_SCHEDULER_PERIODS: {item.strip()!r} is not JOB=SECONDS")
+        pairs.append((name.strip(), int(seconds)))
+    return tuple(pairs)
+
+
+def _log_format(raw: str) -> str:
+    value = raw.strip().lower() or "json"
+    if value not in {"json", "text"}:
+        raise ValueError(f"SEOULRUN_LOG_FORMAT must be json or text, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Rate:
     """At most ``count`` requests in ``seconds``; ``count`` 0 is no limit. Written ``"20/60"``."""
@@ -120,6 +140,18 @@ class Settings:
     # tries (doubled after each failure, at most an hour).
     notify_max_attempts: int = 8
     notify_backoff_seconds: int = 30
+    # Many processes, one scheduler: the process holding the lease row runs the jobs. It renews the
+    # lease every ``scheduler_renew_seconds``; a leader that stops renewing is replaced once its lease
+    # of ``scheduler_lease_seconds`` has run out (server/lease.py).
+    scheduler_lease_seconds: float = 30.0
+    scheduler_renew_seconds: float = 10.0
+    # Periods in seconds that replace the jobs' own ("deliver-notifications=5", "*=2" for all): tests
+    # and drills run the jobs every few seconds.
+    scheduler_periods: tuple[tuple[str, int], ...] = ()
+    # Logs: "json" (one JSON object a line, for a log collector) or "text" (readable, for `make run`).
+    log_format: str = "json"
+    # A bearer token that may read /metrics (Prometheus); without it only an admin's token may.
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -163,6 +195,11 @@ class Settings:
             sms_gateway=_env("SMS_GATEWAY", "log") or "log",
             notify_max_attempts=int(_env("NOTIFY_MAX_ATTEMPTS", "8")),
             notify_backoff_seconds=int(_env("NOTIFY_BACKOFF_SECONDS", "30")),
+            scheduler_lease_seconds=float(_env("SCHEDULER_LEASE_SECONDS", "30")),
+            scheduler_renew_seconds=float(_env("SCHEDULER_RENEW_SECONDS", "10")),
+            scheduler_periods=_periods(_env("SCHEDULER_PERIODS", "")),
+            log_format=_log_format(_env("LOG_FORMAT", "json")),
+            metrics_token=_env("METRICS_TOKEN", ""),
         )
 
     @property

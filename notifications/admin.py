@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import to_kst
@@ -74,3 +74,16 @@ async def retry(session: AsyncSession, message_id: int, now: datetime) -> Outbox
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise InvalidTransition("invalid_transition.not_failed", delivery_status=row.status)
     return outbox_read(row, kind)
+
+
+async def outbox_depth(session: AsyncSession) -> dict[str, int]:
+    """How many messages wait (``pending``), are being sent, or have failed: one grouped count on the
+    outbox's (status, next_attempt_at) index, read when /metrics is scraped."""
+    waiting = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.FAILED)
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.status.in_(waiting))
+        .group_by(OutboxMessage.status)
+    )
+    counted = {str(status): int(n) for status, n in rows.all()}
+    return {str(status): counted.get(str(status), 0) for status in waiting}

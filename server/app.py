@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, Request, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import ScopeType
@@ -20,6 +20,7 @@ from litestar.response import Response
 from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from accounts.deps import BEARER_SECURITY
 from accounts.routes import AuthController, MeController, UserAdminController
 from booking.routes import (
     AvailabilityController,
@@ -32,6 +33,7 @@ from calendar_feeds.routes import FeedController, ical_feed
 from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
 from core.catalogue_version import VersionReader
+from core.clients import ClientAddresses
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.ratelimit import STATE_KEY as RATE_LIMITER
@@ -40,6 +42,16 @@ from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from server.headers import security_headers
+from server.lease import Leader
+from server.logs import configure as configure_logging
+from server.observability import (
+    METRICS_MEDIA_TYPE,
+    RedisProbe,
+    exposition,
+    health_report,
+    observe_requests,
+    require_metrics_reader,
+)
 from server.openapi import WallClockSchema
 from server.ratelimits import build_limiter, limiter_lifespan
 from server.read_cache import ReadCache
@@ -92,14 +104,23 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
     return factory
 
 
-@get("/health", operation_id="health", summary="Liveness and database check", tags=["system"])
-async def health(state: State) -> Response[dict[str, str]]:
-    # The catalogue version is read the cheapest way the database allows (core.catalogue_version): a
-    # health check reaches the database as every cached read does, without a pooled session.
-    versions: VersionReader = state.versions
-    if await versions.current() is None:  # unreachable (logged there): "error", never a 500
-        return Response({"status": "error", "database": "error"}, status_code=503)
-    return Response({"status": "ok", "database": "ok"})
+@get("/health", operation_id="health", summary="Liveness: database, Redis, scheduler leader", tags=["system"])
+async def health(state: State) -> Response[dict[str, Any]]:
+    status, body = await health_report(state.engine, state.leader, state.redis)
+    return Response(body, status_code=status)
+
+
+@get(
+    "/metrics",
+    operation_id="metrics",
+    summary="Prometheus metrics (the metrics token or an admin's token)",
+    tags=["system"],
+    security=BEARER_SECURITY,
+    media_type=METRICS_MEDIA_TYPE,
+)
+async def metrics(request: Request[Any, Any, Any], settings: Settings, db_session: AsyncSession) -> Response[bytes]:
+    await require_metrics_reader(request, db_session, settings)
+    return Response(await exposition(db_session), media_type=METRICS_MEDIA_TYPE)
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
@@ -122,17 +143,38 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             log.warning("check-in keys not prepared at start", exc_info=True)
         yield
 
+    leader = Leader(engine, settings) if settings.scheduler_enabled else None
+    redis = RedisProbe(settings.redis_url) if settings.redis_url else None
+
     @asynccontextmanager
     async def scheduler_lifespan(app: Litestar) -> AsyncIterator[None]:
-        scheduler = build_scheduler(engine, settings) if settings.scheduler_enabled else None
-        if scheduler is not None:
-            scheduler.start()
+        if leader is None:
+            yield
+            return
+        # Take the lease (if free) before the first tick, so that a job run at start runs at once.
+        try:
+            await leader.try_take()
+        except Exception:  # a database not up yet: the lease loop tries again
+            log.warning("scheduler: could not take the lease at start", exc_info=True)
+        leader.start()
+        scheduler = build_scheduler(engine, settings, leader)
+        scheduler.start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                await scheduler.stop(settings.shutdown_timeout_seconds)
+            # No new runs; the ones under way finish (within the shutdown timeout), then the lease is
+            # given up for another process to take at its next renewal.
+            await scheduler.stop(settings.shutdown_timeout_seconds)
+            await leader.stop()
+
+    @asynccontextmanager
+    async def connections_lifespan(app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
             await versions.close()
+            if redis is not None:
+                await redis.close()
 
     def provide_settings() -> Settings:
         return settings
@@ -165,6 +207,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app = Litestar(
         route_handlers=[
             health,
+            metrics,
             AuthController,
             MeController,
             UserAdminController,
@@ -196,18 +239,23 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
         openapi_config=openapi,
-        lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan],
+        lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan, connections_lifespan],
         state=State(
             {
                 "engine": engine,
                 "settings": settings,
                 RATE_LIMITER: limiter,
+                "leader": leader,
+                "redis": redis,
                 "versions": versions,
                 "read_cache": read_cache,
             }
         ),
         request_max_body_size=settings.max_body_bytes,
         request_class=BoundedRequest,
+        # Logging is the process's (server.logs: JSON or text, set up by `seoulrun serve`), not Litestar's
+        # own handlers, which would print every line a second time in another format.
+        logging_config=None,
         debug=settings.debug,
     )
     # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
@@ -216,29 +264,17 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     app.asgi_handler = security_headers(
         read_cache.wrap(app.asgi_handler), https=settings.base_url.startswith("https://")
     )
+    # Outermost: the request's id, its log line and its metrics, whatever answered it (the cache too).
+    app.asgi_handler = observe_requests(app.asgi_handler, ClientAddresses(settings.trusted_proxies))
     return app
 
 
-_FEED_SECRET = re.compile(r"/ical/[^/?\s\"]+\.ics")
-
-
-def hide_feed_secrets(record: logging.LogRecord) -> bool:
-    """A feed url is its own password: access logs show ``/ical/***.ics`` instead."""
-    if record.args and isinstance(record.args, tuple):
-        record.args = tuple(_FEED_SECRET.sub("/ical/***.ics", a) if isinstance(a, str) else a for a in record.args)
-    elif isinstance(record.args, dict) and isinstance(record.args.get("path"), str):  # granian's access log
-        record.args = {**record.args, "path": _FEED_SECRET.sub("/ical/***.ics", record.args["path"])}
-    return True
-
-
 def app_from_env() -> Litestar:
-    """The entry point of ``uvicorn --factory server.app:app_from_env`` (each worker builds its own)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Our jobs log what they did; APScheduler's "running job" lines every minute are noise.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").addFilter(hide_feed_secrets)
-    logging.getLogger("granian.access").addFilter(hide_feed_secrets)
-    app = create_app()
+    """The entry point of ``seoulrun serve`` (uvicorn or granian ``--factory server.app:app_from_env``;
+    each worker builds its own)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    app = create_app(settings)
     if os.environ.get("SEOULRUN_SERVED_BY") == "granian":
         # uvicorn logs this line for each worker; tests and the bench wait for one per worker.
         app.on_startup.append(lambda: logging.getLogger("server").info("Application startup complete."))

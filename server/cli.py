@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Callable, Coroutine
+import tempfile
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -43,35 +47,66 @@ SERVERS = ("uvicorn", "granian")
 )
 def serve(host: str, port: int, workers: int, reload: bool, server_name: str) -> None:
     if server_name == "granian" and not reload:  # reloading on code changes: uvicorn's watcher
-        _serve_granian(host, port, workers)
+        with _metrics_dir():
+            _serve_granian(host, port, workers)
         return
     import uvicorn
 
+    from server.logs import logging_config
+
     settings = Settings.from_env()
-    uvicorn.run(
-        "server.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers if not reload else None,
-        reload=reload,
-        # The app reads X-Forwarded-For itself, and only from SEOULRUN_TRUSTED_PROXIES (core.clients):
-        # uvicorn's own handling would trust any local peer (127.0.0.1) by default.
-        proxy_headers=False,
-        # On SIGTERM: stop accepting, let the requests in flight finish (at most this long), then stop
-        # the scheduler (server.scheduler.stop) and close the database pool.
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-        # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
-        # that a client or proxy may be sending on at that very moment (a request with no answer).
-        timeout_keep_alive=65,
-        log_level="info",
-    )
+    with _metrics_dir():
+        uvicorn.run(
+            "server.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers if not reload else None,
+            reload=reload,
+            # The app reads X-Forwarded-For itself, and only from SEOULRUN_TRUSTED_PROXIES (core.clients):
+            # uvicorn's own handling would trust any local peer (127.0.0.1) by default.
+            proxy_headers=False,
+            # On SIGTERM: stop accepting, let the requests in flight finish (at most this long), then stop
+            # the scheduler (server.scheduler.stop) and close the database pool.
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+            # Longer than a load balancer's usual 60 s idle timeout: uvicorn's 5 s default closes connections
+            # that a client or proxy may be sending on at that very moment (a request with no answer).
+            timeout_keep_alive=65,
+            log_level="info",
+            log_config=logging_config(settings.log_format),
+            # One line per request is ours (server.observability): with its route template, not the path.
+            access_log=False,
+        )
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """prometheus_client's multiprocess mode, so that /metrics adds up every worker's counts: each process
+    writes its values to files in ``PROMETHEUS_MULTIPROC_DIR``, which must be set before any of them
+    imports prometheus_client and be empty at start. Given one, its old files are removed; otherwise a
+    new folder is made for this server and removed when it stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="seoulrun-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
+
+    from server.logs import logging_config
 
     # The app logs uvicorn's "Application startup complete" line itself under granian (server.app), so
     # that whatever waits for every worker to start (tests, the bench) reads one log either way.
@@ -86,7 +121,9 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
         interface=Interfaces.ASGI,
         http=HTTPModes.http1,
         http1_settings=HTTP1Settings(keep_alive=True),
-        log_access=True,  # as uvicorn's access log
+        # One line per request is ours (server.observability): with its route template, not the path.
+        log_access=False,
+        log_dictconfig=logging_config(settings.log_format),
         # On SIGTERM a worker stops accepting and finishes the requests in flight, at most this long
         # (then the scheduler stops and the pool closes), as uvicorn's timeout_graceful_shutdown.
         workers_kill_timeout=settings.shutdown_timeout_seconds,
@@ -152,8 +189,9 @@ def jobs() -> None:
 def jobs_list() -> None:
     from server.scheduler import job_specs
 
+    settings = Settings.from_env()
     for spec in job_specs():
-        click.echo(f"{spec.id:<24} {spec.trigger}")
+        click.echo(f"{spec.id:<24} {spec.describe(settings)}")
 
 
 @jobs.command("run", help="Run one job now (each job is idempotent: running it twice changes nothing).")

@@ -6,6 +6,8 @@ from calendar_feeds.models import CalendarFeed
 from checkin.models import CheckinKey, CheckinScan
 from notifications.models import Notice, NotificationPreference, OutboxMessage
 from programs.models import Application, Program, ProgramInstructor, ProgramSession
+from server.job_runs import JobRun
+from server.lease import SchedulerLease
 from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "CheckinScan",
     "Closure",
     "IdempotencyRecord",
+    "JobRun",
     "Notice",
     "NotificationPreference",
     "OpeningHours",
@@ -25,6 +28,7 @@ __all__ = [
     "Program",
     "ProgramInstructor",
     "ProgramSession",
+    "SchedulerLease",
     "Slot",
     "Space",
     "StayNight",

@@ -1,0 +1,42 @@
+"""The service's Prometheus metrics, in one place: their names and labels are what dashboards and alerts
+are written against, so they change as rarely as an API.
+
+``/metrics`` (``server.observability``) exposes them. With several server processes (``seoulrun serve
+--workers N``), prometheus_client's multiprocess mode adds up the processes' values: ``seoulrun serve``
+sets ``PROMETHEUS_MULTIPROC_DIR`` before anything imports prometheus_client, and each process writes its
+values to files there. Without it (tests, a single process) the values live in this process only.
+
+Labels stay few and bounded: a route is its template (``/api/bookings/{booking_id}``), never a path.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import Counter, Histogram
+
+HTTP_REQUESTS: Final = Counter(
+    "seoulrun_http_requests",
+    "HTTP requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY: Final = Histogram(
+    "seoulrun_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer, by route template and method",
+    ["route", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+BOOKINGS: Final = Counter(
+    "seoulrun_bookings",
+    "Answers to POST /api/bookings: the new booking's status (confirmed, waitlisted), or the code of the refusal",
+    ["outcome"],
+)
+JOB_RUNS: Final = Counter(
+    "seoulrun_job_runs",
+    "Occurrences of scheduled jobs run by this service: ok, failed, or skipped (another process had it)",
+    ["job", "outcome"],
+)
+
+
+def count_booking(outcome: str) -> None:
+    BOOKINGS.labels(outcome=outcome).inc()
