@@ -53,6 +53,9 @@ class Entry:
     etag: bytes
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    # The route template the router matched when the entry was built: an answer from memory is logged
+    # and counted under its route (server.observability reads ``path_template``), not as unmatched.
+    route: str | None = None
 
 
 def _etag(body: bytes) -> bytes:
@@ -183,6 +186,10 @@ class ReadCache:
         # request are compared here (a first request with If-None-Match would get a 304 that cannot be kept).
         plain = {**scope, "headers": [(n, v) for n, v in scope["headers"] if n not in _CONDITIONAL_HEADERS]}
         await app(plain, receive, capture)  # type: ignore[arg-type]
+        matched = plain.get("path_template")
+        route = matched if isinstance(matched, str) else None
+        if route is not None:  # for the request's log line and metrics, which read the caller's scope
+            scope["path_template"] = route
         if passed or start is None:
             return None
         raw_headers: list[tuple[bytes, bytes]] = list(start.get("headers", []))  # type: ignore[call-overload]
@@ -192,9 +199,18 @@ class ReadCache:
         if not any(name == b"cache-control" for name, _ in headers):
             headers.append((b"cache-control", b"no-cache"))
         etag = etag or _etag(body)
-        return Entry(version=version, born=time.monotonic(), etag=etag, headers=headers, body=body)
+        return Entry(
+            version=version,
+            born=time.monotonic(),
+            etag=etag,
+            headers=headers,
+            body=body,
+            route=route,
+        )
 
     async def _answer(self, scope: Scope, send: Send, entry: Entry) -> None:
+        if entry.route is not None:
+            scope["path_template"] = entry.route
         if_none_match = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":

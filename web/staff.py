@@ -15,6 +15,7 @@ from accounts.models import Role, User
 from booking.models import BookingStatus
 from booking.schemas import StaffBookingRead
 from booking.services import BookingService
+from checkin.services import SCAN_MESSAGES
 from core.clock import to_kst, today_kst
 from core.i18n import msg
 from core.pagination import Page
@@ -26,18 +27,6 @@ from venues.services import VenueService
 ADMIN_VENUES_LIMIT: Final = 200
 DAY_PAGE_SIZE: Final = 100
 WORK_ROLES: Final = (Role.STAFF, Role.MANAGER)
-# The scan results of the API (checkin.services.SCAN_MESSAGES), for the scanner to say them offline in
-# the API's own words.
-SCAN_RESULTS: Final = (
-    "checked_in",
-    "already_checked_in",
-    "wrong_venue",
-    "too_early",
-    "too_late",
-    "cancelled",
-    "not_found",
-    "invalid",
-)
 
 
 def works_at_venues(user: User) -> bool:
@@ -58,7 +47,7 @@ async def staff_venues(session: AsyncSession, user: User) -> list[VenueSummary]:
 
 def scan_messages() -> dict[str, list[str]]:
     """Each scan result in Korean and English, as the API says it."""
-    return {result: list(msg(f"scan.{result}").both()) for result in SCAN_RESULTS}
+    return {result: list(msg(key).both()) for result, key in SCAN_MESSAGES.items()}
 
 
 @dataclass(frozen=True, slots=True)
