@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.routes import AuthController, MeController, UserAdminController
+from audit import context as acting
 from booking.routes import (
     AvailabilityController,
     BookingController,
@@ -31,6 +32,7 @@ from booking.routes import (
 from calendar_feeds.routes import FeedController, ical_feed
 from checkin.keys import key_ring, remember_previous_secrets
 from checkin.routes import BookingCodeController, CheckinController
+from core.clients import ClientAddresses
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.ratelimit import STATE_KEY as RATE_LIMITER
@@ -38,6 +40,7 @@ from core.settings import Settings
 from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
+from reports.routes import AuditController, ReportController
 from server.headers import security_headers
 from server.openapi import WallClockSchema
 from server.ratelimits import build_limiter, limiter_lifespan
@@ -84,6 +87,27 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
                     await app(scope, receive, send)
             finally:
                 sqlite_write_intent.reset(token)
+
+        return middleware
+
+    return factory
+
+
+def audit_context_middleware(address_of: Callable[[Scope], str]) -> Callable[[ASGIApp], ASGIApp]:
+    """Open the audit context of a request with its client address (``core.clients``: the peer, or the
+    client a trusted proxy names, as the abuse limits count it); authenticating the request names the
+    actor in it (``audit.context``)."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            token = acting.begin(address_of(scope)[:64])
+            try:
+                await app(scope, receive, send)
+            finally:
+                acting.end(token)
 
         return middleware
 
@@ -181,6 +205,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             CheckinController,
             FeedController,
             ical_feed,
+            AuditController,
+            ReportController,
         ],
         plugins=[WallClockSchema(), WebPlugin(settings)],
         dependencies={
@@ -191,7 +217,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
+        middleware=[
+            audit_context_middleware(ClientAddresses(settings.trusted_proxies).of),
+            write_intent_middleware(queue_writes=settings.is_sqlite),
+        ],
         openapi_config=openapi,
         lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan],
         state=State({"engine": engine, "settings": settings, RATE_LIMITER: limiter}),
