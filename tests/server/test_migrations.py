@@ -225,3 +225,35 @@ def test_the_comparison_sees_a_check_or_a_partial_index_gone_from_the_models(tar
     index.dialect_options["postgresql"]["where"] = None
     (line,) = differences(migrated, target.modelled(without_where))
     assert line.startswith("booking: index uq_booking_active_user_slot differs")
+
+
+def test_the_migrated_audit_log_refuses_updates_and_deletes(target: Target) -> None:
+    """The append-only guard of ``audit_entry`` is in the migrated schema too, not only in create_all's."""
+    settings, schema = target.migrated()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings, schema=schema)
+        refusals = []
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_entry (at, actor_role, action, subject_kind, subject_id, details) "
+                        "VALUES (CURRENT_TIMESTAMP, 'system', 'venue.updated', 'venue', 1, '{}')"
+                    )
+                )
+            for statement in ("UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"):
+                try:
+                    async with engine.begin() as conn:
+                        await conn.execute(text(statement))
+                except Exception as exc:  # the driver's error, wrapped by SQLAlchemy
+                    refusals.append(str(exc))
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT action FROM audit_entry")) == "venue.updated"
+        finally:
+            await engine.dispose()
+        return refusals
+
+    refusals = asyncio.run(run())
+    assert len(refusals) == 2
+    assert all("append-only" in r for r in refusals)
