@@ -53,6 +53,7 @@ ADMIN_OPERATIONS = {
     "venueBookings", "createSlot", "blockSlot", "unblockSlot",
     "createProgram", "updateProgram", "moveSession", "cancelSession", "sessionRoster", "mySessions",
     "scan", "checkinManifest", "checkinSync", "walkIn", "checkOut", "undoCheckIn",
+    "listAuditEntries", "bookingReport",
 }  # fmt: skip
 
 
