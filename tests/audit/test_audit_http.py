@@ -5,10 +5,12 @@ trigger on both databases)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import time, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -19,6 +21,7 @@ from audit.models import AuditEntry
 from booking import jobs
 from core.clock import utcnow
 from core.database import unit_of_work
+from server.app import create_app
 from tests.accounts.test_auth_http import assert_problem, registration
 from tests.booking.conftest import Client, book
 from tests.checkin.door import Door, code_of
@@ -512,3 +515,25 @@ async def test_an_entry_rolls_back_with_its_change(db: Database) -> None:
         await failing_change()
     async with unit_of_work(db.engine) as session:
         assert await session.scalar(text("SELECT count(*) FROM audit_entry")) == 0
+
+
+async def test_behind_a_trusted_proxy_the_address_is_the_client_it_names(
+    db: Database, admin: Account, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    """The address is read as the abuse limits read it (core.clients): X-Forwarded-For only from a proxy
+    this deployment trusts; from anyone else, the peer itself."""
+    app = create_app(dataclasses.replace(db.settings, trusted_proxies=("127.0.0.1",)), engine=db.engine)
+    space = await make_space()
+    citizen, other = await make_user(), await make_user()
+    forwarded = {"X-Forwarded-For": "198.51.100.9, 203.0.113.7"}
+    for peer, account in (("127.0.0.1", citizen), ("192.0.2.1", other)):
+        slot = await make_slot(space, start=in_days(2 + int(account is other)))
+        transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as proxied:
+            headers = {**account.headers, **forwarded}
+            answer = await proxied.post("/api/bookings", json={"slot_id": slot.id, "party_size": 1}, headers=headers)
+            assert answer.status_code == 201, answer.text
+            [entry] = (await proxied.get("/api/audit", params={"actor_id": account.id}, headers=admin.headers)).json()[
+                "items"
+            ]
+        assert entry["address"] == ("203.0.113.7" if peer == "127.0.0.1" else "192.0.2.1")
