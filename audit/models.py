@@ -23,6 +23,9 @@ POSTGRES_GUARD: Final = (
     "BEGIN RAISE EXCEPTION 'audit_entry is append-only' USING ERRCODE = 'restrict_violation'; END $$",
     "CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry "
     "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
+    # TRUNCATE empties a table without a row trigger firing: refused too.
+    "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
 )
 SQLITE_GUARD: Final = tuple(
     f"CREATE TRIGGER audit_entry_no_{verb.lower()} BEFORE {verb} ON audit_entry "

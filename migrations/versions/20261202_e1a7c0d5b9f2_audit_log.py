@@ -28,6 +28,9 @@ POSTGRES_GUARD = (
     "BEGIN RAISE EXCEPTION 'audit_entry is append-only' USING ERRCODE = 'restrict_violation'; END $$",
     "CREATE TRIGGER audit_entry_append_only BEFORE UPDATE OR DELETE ON audit_entry "
     "FOR EACH ROW EXECUTE FUNCTION audit_entry_append_only()",
+    # TRUNCATE empties a table without a row trigger firing: refused too.
+    "CREATE TRIGGER audit_entry_no_truncate BEFORE TRUNCATE ON audit_entry "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_entry_append_only()",
 )
 SQLITE_GUARD = tuple(
     f"CREATE TRIGGER audit_entry_no_{verb.lower()} BEFORE {verb} ON audit_entry "
@@ -64,6 +67,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute('DROP TRIGGER IF EXISTS audit_entry_append_only ON audit_entry')
+        op.execute('DROP TRIGGER IF EXISTS audit_entry_no_truncate ON audit_entry')
         op.execute('DROP FUNCTION IF EXISTS audit_entry_append_only()')
     else:
         op.execute('DROP TRIGGER IF EXISTS audit_entry_no_update')

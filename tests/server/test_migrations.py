@@ -242,7 +242,10 @@ def test_the_migrated_audit_log_refuses_updates_and_deletes(target: Target) -> N
                         "VALUES (CURRENT_TIMESTAMP, 'system', 'venue.updated', 'venue', 1, '{}')"
                     )
                 )
-            for statement in ("UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"):
+            statements = ["UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"]
+            if target.backend == "postgres":
+                statements.append("TRUNCATE audit_entry")
+            for statement in statements:
                 try:
                     async with engine.begin() as conn:
                         await conn.execute(text(statement))
@@ -255,5 +258,5 @@ def test_the_migrated_audit_log_refuses_updates_and_deletes(target: Target) -> N
         return refusals
 
     refusals = asyncio.run(run())
-    assert len(refusals) == 2
+    assert len(refusals) == (3 if target.backend == "postgres" else 2)
     assert all("append-only" in r for r in refusals)
