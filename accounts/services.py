@@ -17,6 +17,8 @@ from sqlalchemy.orm import joinedload
 from accounts import passwords
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
 from accounts.schemas import AccountCreate, AccountRead, AccountUpdate, RegisterRequest
+from audit import context as acting
+from audit.log import record as audit
 from core.clock import to_kst, utcnow
 from core.errors import Conflict, NotFound, Unauthenticated, ValidationFailed, field_error
 from core.pagination import Page, count
@@ -122,7 +124,11 @@ class AccountService:
             role=Role.CITIZEN,
             assignments=[],
         )
-        return await self._insert(user)
+        await self._insert(user)
+        # The new account is its own actor: nobody was signed in to register it.
+        acting.set_actor(user.id, user.role)
+        audit(self.session, "account.registered", "account", user.id, venue_id=None, now=now)
+        return user
 
     async def login(self, email: str, password: str, *, now: datetime | None = None) -> tuple[str, datetime]:
         now = now or utcnow()
@@ -160,6 +166,9 @@ class AccountService:
         user = result.unique().scalar_one_or_none()
         if user is None:
             raise Unauthenticated("auth.token_invalid")
+        # This request acts as this account: what it changes is audited under its name, whichever way in
+        # (the API's bearer token, the web pages' session cookie) authenticated it.
+        acting.set_actor(user.id, user.role)
         return user
 
     async def revoke(self, token: str) -> None:
@@ -219,7 +228,16 @@ class AccountService:
             role=data.role,
             assignments=[VenueAssignment(venue_id=v) for v in venue_ids],
         )
-        return await self._insert(user)
+        await self._insert(user)
+        audit(
+            self.session,
+            "account.created",
+            "account",
+            user.id,
+            venue_id=None,
+            details={"role": user.role, "venue_ids": venue_ids},
+        )
+        return user
 
     async def get(self, user_id: int) -> User:
         user = await self.session.get(User, user_id)
@@ -244,9 +262,16 @@ class AccountService:
         venue_ids = sorted(user.venue_ids) if data.venue_ids is msgspec.UNSET else data.venue_ids
         venue_ids = await self._venue_ids_exist(venue_ids) if role in VENUE_SCOPED_ROLES else []
         self._check_assignments(role, venue_ids)
+        changed = sorted(k for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET)
+        details: dict[str, object] = {"fields": changed}
+        if role != user.role:
+            details["role"] = {"from": user.role, "to": role}
+        if sorted(user.venue_ids) != venue_ids:
+            details["venue_ids"] = {"from": sorted(user.venue_ids), "to": venue_ids}
         user.role = role
         self._set_assignments(user, venue_ids)
         await self.session.flush()
+        audit(self.session, "account.updated", "account", user.id, venue_id=None, details=details)
         return user
 
     def _set_assignments(self, user: User, venue_ids: list[int]) -> None:

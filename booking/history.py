@@ -14,13 +14,38 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.models import Booking, BookingEvent
+from audit.log import record as audit
+from booking.models import Booking, BookingEvent, BookingStatus
 from core.clock import to_kst
 from core.i18n import Message, msg
 from notifications import outbox
 from notifications.models import Notice
 from notifications.templates import About
 from venues.models import Venue
+
+# The audit action of a change of status (audit.actions lists them all); ``booking.created`` for a new
+# booking. An event that keeps the status is a new code or a moved session; a new kind of either needs
+# its action added there, and a KeyError in the tests says so.
+_ACTIONS = {
+    BookingStatus.CONFIRMED: "booking.confirmed",
+    BookingStatus.OFFERED: "booking.offered",
+    BookingStatus.CHECKED_IN: "booking.checked_in",
+    BookingStatus.CHECKED_OUT: "booking.checked_out",
+    BookingStatus.CANCELLED: "booking.cancelled",
+    BookingStatus.NO_SHOW: "booking.no_show",
+    BookingStatus.EXPIRED: "booking.expired",
+}
+_SAME_STATUS = {"code_reissued": "booking.qr_reissued", "session_moved": "booking.moved"}
+
+
+def audit_action(from_status: str | None, to_status: str, reason: str) -> str:
+    if from_status is None:
+        return "booking.created"
+    if from_status == to_status:
+        return _SAME_STATUS[reason]
+    if from_status == BookingStatus.CHECKED_IN and to_status == BookingStatus.CONFIRMED:
+        return "booking.check_in_undone"
+    return _ACTIONS[BookingStatus(to_status)]
 
 
 class History:
@@ -47,6 +72,21 @@ class History:
                 reason=reason,
                 note=note[:500],
             )
+        )
+        # Every change of a booking passes here, whichever way in made it: its audit entry too.
+        details: dict[str, Any] = {"from": from_status, "to": to_status, "reason": reason}
+        if note:
+            details["note"] = note[:200]
+        if from_status is None:
+            details["party_size"] = booking.party_size
+        audit(
+            self.session,
+            audit_action(from_status, to_status, reason),
+            "booking",
+            booking.id,
+            venue_id=booking.venue_id,
+            details=details,
+            now=self.now,
         )
 
     async def transition(

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from audit.log import record as audit
 from booking.courses import Courses, open_sessions
 from booking.eligibility import Eligibility, Wanted
 from booking.errors import AlreadyBooked, InvalidTransition, WindowClosed
@@ -86,6 +87,15 @@ class Lottery:
             if constraint_of(exc) == ONE_APPLICATION:
                 raise AlreadyBooked("already_booked.application") from exc
             raise
+        audit(
+            self.session,
+            "application.submitted",
+            "application",
+            application.id,
+            venue_id=program.venue_id,
+            details={"program_id": program.id, "party_size": party_size},
+            now=self.now,
+        )
         return application
 
     async def mine(self, user: User, program_id: int) -> Application:
@@ -174,6 +184,15 @@ class Lottery:
             "places": msgspec.to_builtins(session_places),
         }
         await self.session.flush()
+        audit(
+            self.session,
+            "program.drawn",
+            "program",
+            program.id,
+            venue_id=program.venue_id,
+            details={"entries": len(entries), "winners": len(winners)},
+            now=self.now,
+        )
         return True
 
     async def _places_of(self, placement: Placement) -> DrawPlaces:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from audit.log import record as audit
 from booking.history import History
 from booking.holding import Holding
 from booking.locks import lock_booking, lock_citizen
@@ -91,6 +92,15 @@ class NoShows:
         if citizen.suspended_until is not None and citizen.suspended_until >= until:
             return
         citizen.suspended_until = until
+        audit(
+            self.session,
+            "account.suspended",
+            "account",
+            citizen.id,
+            venue_id=None,
+            details={"until": to_kst(until).isoformat(), "no_shows": no_shows},
+            now=self.now,
+        )
         await self.history.notify(
             citizen.id,
             "suspended",

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
+from audit.log import record as audit
 from booking.errors import InvalidTransition
 from booking.models import Booking
 from booking.placement import of_slot, of_space
@@ -78,6 +79,14 @@ async def add_slot(session: AsyncSession, space_id: int, data: SlotCreate) -> Sl
     )
     session.add(slot)
     await session.flush()
+    audit(
+        session,
+        "slot.created",
+        "slot",
+        slot.id,
+        venue_id=slot.venue_id,
+        details={"space_id": space.id, "start": data.start.isoformat(), "end": data.end.isoformat()},
+    )
     return slot
 
 
@@ -94,6 +103,8 @@ async def set_slot_status(session: AsyncSession, staff: User, slot_id: int, stat
         raise InvalidTransition("invalid_transition.slot_held_by_session", held_by=slot.held_by_id)
     if slot.status != status:
         slot.sequence += 1
+        action = "slot.blocked" if status == SlotStatus.BLOCKED else "slot.unblocked"
+        audit(session, action, "slot", slot.id, venue_id=slot.venue_id, details={"note": note} if note else {})
     slot.status = status
     slot.note = note
     await session.flush()

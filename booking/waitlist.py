@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.models import User
+from audit.context import as_system
 from booking.eligibility import Eligibility, Wanted
 from booking.errors import InvalidTransition, OfferExpired
 from booking.history import History
@@ -44,7 +45,9 @@ class Waitlist:
         now = self.now  # the follow-up keeps the clock of what freed the place
 
         async def promote(engine: AsyncEngine) -> object:
-            return await promote_all(engine, slot_id, now)
+            # The next in line moves up by the system's act, not by whoever freed the place.
+            with as_system():
+                return await promote_all(engine, slot_id, now)
 
         promote.__qualname__ = f"promote_all(slot={slot_id})"
         after_commit(self.session, promote, key=("promote", slot_id))

@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, u
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
+from audit.log import record as audit
 from core.clock import KST, day_bounds_utc, kst, to_kst, utcnow
 from core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed, field_error
 from core.i18n import msg
@@ -322,6 +323,15 @@ class ProgramService:
             ProgramInstructor(program_id=program.id, user_id=u) for u in sorted(set(data.instructor_ids))
         )
         await self._schedule(program, after=None)
+        audit(
+            self.session,
+            "program.created",
+            "program",
+            program.id,
+            venue_id=program.venue_id,
+            details={"title": program.title, "allocation": program.allocation},
+            now=self.now,
+        )
         return program
 
     def _times(self, program: Program, occurrence: datetime) -> tuple[datetime, datetime, date | None, date | None]:
@@ -520,6 +530,16 @@ class ProgramService:
         await self.session.flush()
         if schedule_changed:
             await self._schedule(program, after=self.now)
+        fields = sorted([*changes, *(["instructor_ids"] if instructor_ids is not None else [])])
+        audit(
+            self.session,
+            "program.updated",
+            "program",
+            program.id,
+            venue_id=program.venue_id,
+            details={"fields": fields},
+            now=self.now,
+        )
         return program
 
     async def session_of(self, program_id: int, session_id: int) -> tuple[Program, ProgramSession, Slot]:
@@ -546,7 +566,17 @@ class ProgramService:
             raise Conflict("session.camp_cannot_move")
         if slot.starts_at <= self.now:
             raise Conflict("session.started")
+        before = slot.starts_at
         await self._move(program, session, slot, start, end)
+        audit(
+            self.session,
+            "session.moved",
+            "session",
+            session.id,
+            venue_id=program.venue_id,
+            details={"program_id": program.id, "from": to_kst(before).isoformat(), "to": to_kst(start).isoformat()},
+            now=self.now,
+        )
         return session, slot
 
     async def _move(
@@ -576,6 +606,15 @@ class ProgramService:
         await self._changed(program, session, slot, "cancelled")
         if program.kind == ProgramKind.CAMP:
             await places.release_camp(self.session, session.id)
+        audit(
+            self.session,
+            "session.cancelled",
+            "session",
+            session.id,
+            venue_id=program.venue_id,
+            details={"program_id": program.id, "start": to_kst(slot.starts_at).isoformat()},
+            now=self.now,
+        )
 
     @staticmethod
     def _closing(slot_ids: Sequence[int] | Select[tuple[int]]) -> tuple[ColumnElement[bool], ...]:

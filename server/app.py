@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.deps import BEARER_SECURITY
 from accounts.routes import AuthController, MeController, UserAdminController
+from audit import context as acting
 from booking.routes import (
     AvailabilityController,
     BookingController,
@@ -41,6 +42,7 @@ from core.settings import Settings
 from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
+from reports.routes import AuditController, ReportController
 from server.headers import security_headers
 from server.lease import Leader
 from server.logs import configure as configure_logging
@@ -121,6 +123,27 @@ async def health(state: State) -> Response[dict[str, Any]]:
 async def metrics(request: Request[Any, Any, Any], settings: Settings, db_session: AsyncSession) -> Response[bytes]:
     await require_metrics_reader(request, db_session, settings)
     return Response(await exposition(db_session), media_type=METRICS_MEDIA_TYPE)
+
+
+def audit_context_middleware(address_of: Callable[[Scope], str]) -> Callable[[ASGIApp], ASGIApp]:
+    """Open the audit context of a request with its client address (``core.clients``: the peer, or the
+    client a trusted proxy names, as the abuse limits count it); authenticating the request names the
+    actor in it (``audit.context``)."""
+
+    def factory(app: ASGIApp) -> ASGIApp:
+        async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            token = acting.begin(address_of(scope)[:64])
+            try:
+                await app(scope, receive, send)
+            finally:
+                acting.end(token)
+
+        return middleware
+
+    return factory
 
 
 def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None = None) -> Litestar:
@@ -227,6 +250,8 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             CheckinController,
             FeedController,
             ical_feed,
+            AuditController,
+            ReportController,
         ],
         plugins=[WallClockSchema(), WebPlugin(settings)],
         dependencies={
@@ -237,7 +262,10 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
             "venue_directory": Provide(provide_venue_directory, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[write_intent_middleware(queue_writes=settings.is_sqlite)],
+        middleware=[
+            audit_context_middleware(ClientAddresses(settings.trusted_proxies).of),
+            write_intent_middleware(queue_writes=settings.is_sqlite),
+        ],
         openapi_config=openapi,
         lifespan=[limiter_lifespan(limiter), keys_lifespan, scheduler_lifespan, connections_lifespan],
         state=State(

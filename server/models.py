@@ -1,6 +1,7 @@
 """Imports every domain's models so that the metadata knows all tables (Alembic, tests, create_all)."""
 
 from accounts.models import AccessToken, User, VenueAssignment
+from audit.models import AuditEntry
 from booking.models import Booking, BookingEvent, IdempotencyRecord
 from calendar_feeds.models import CalendarFeed
 from checkin.models import CheckinKey, CheckinScan
@@ -13,6 +14,7 @@ from venues.models import Closure, OpeningHours, Slot, Space, StayNight, Venue
 __all__ = [
     "AccessToken",
     "Application",
+    "AuditEntry",
     "Booking",
     "BookingEvent",
     "CalendarFeed",

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from audit.log import record as audit
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
@@ -134,6 +135,15 @@ def closure_read(closure: Closure) -> ClosureRead:
         reason=closure.reason,
         reason_en=closure.reason_en,
     )
+
+
+def _closure_details(closure: Closure) -> dict[str, object]:
+    return {
+        "space_id": closure.space_id,
+        "start_date": closure.start_date.isoformat(),
+        "end_date": closure.end_date.isoformat(),
+        "reason": closure.reason,
+    }
 
 
 def _check_opening_hours(items: Sequence[OpeningHoursItem]) -> list[OpeningHours]:
@@ -295,6 +305,7 @@ class VenueService:
         )
         self.session.add(venue)
         await self._flush_unique(Conflict("venue.slug_taken", slug=data.slug))
+        audit(self.session, "venue.created", "venue", venue.id, venue_id=venue.id, details={"slug": venue.slug})
         return venue
 
     async def update(self, venue_id: int, data: VenueUpdate) -> Venue:
@@ -307,6 +318,7 @@ class VenueService:
         for key, value in changes.items():
             setattr(venue, key, value)
         await self.session.flush()
+        audit(self.session, "venue.updated", "venue", venue.id, venue_id=venue.id, details={"fields": sorted(changes)})
         return venue
 
     async def set_opening_hours(self, venue_id: int, items: Sequence[OpeningHoursItem]) -> Venue:
@@ -315,6 +327,8 @@ class VenueService:
         await self.session.flush()  # delete the old week first: the new one reuses its unique keys
         venue.opening_hours.extend(_check_opening_hours(items))
         await self.session.flush()
+        week = [f"{h.weekday} {hhmm(h.opens)}-{hhmm(h.closes)}" for h in venue.opening_hours]
+        audit(self.session, "venue.opening_hours_set", "venue", venue.id, venue_id=venue.id, details={"hours": week})
         return venue
 
     async def add_space(self, venue_id: int, data: SpaceCreate) -> SpaceRead:
@@ -335,6 +349,7 @@ class VenueService:
         )
         self.session.add(space)
         await self._flush_unique(Conflict("space.slug_taken", slug=data.slug))
+        audit(self.session, "space.created", "space", space.id, venue_id=venue.id, details={"slug": space.slug})
         return space_read(space, venue)
 
     async def update_space(self, space_id: int, data: SpaceUpdate) -> SpaceRead:
@@ -345,6 +360,7 @@ class VenueService:
         capacity = changes.get("capacity", space.capacity)
         max_party = changes.get("max_party", min(space.max_party, capacity))
         _check_space_shape(space.shape, capacity, max_party, changes.get("slot_minutes", space.slot_minutes))
+        asked = sorted(changes)
         changes["max_party"] = max_party
         for key, value in changes.items():
             setattr(space, key, value)
@@ -363,6 +379,7 @@ class VenueService:
                 .execution_options(synchronize_session=False)
             )
         await self.session.flush()
+        audit(self.session, "space.updated", "space", space.id, venue_id=space.venue_id, details={"fields": asked})
         return space_read(space, space.venue)
 
     async def closure_of(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
@@ -393,6 +410,14 @@ class VenueService:
         hooks = self._hooks()
         self.session.add(closure)
         await self.session.flush()
+        audit(
+            self.session,
+            "closure.created",
+            "closure",
+            closure.id,
+            venue_id=closure.venue_id,
+            details=_closure_details(closure),
+        )
         for hook in hooks.added:
             await hook(self.session, closure)
         return closure
@@ -415,6 +440,9 @@ class VenueService:
         hooks = self._hooks()
         for hook in hooks.removed:  # before the row goes: they find what it closed by its id
             await hook(self.session, closure)
+        audit(
+            self.session, "closure.removed", "closure", closure.id, venue_id=venue_id, details=_closure_details(closure)
+        )
         await self.session.delete(closure)
         await self.session.flush()
         # Days the closure kept free of slots get them now (generation is idempotent).

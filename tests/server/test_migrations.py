@@ -238,3 +238,38 @@ def test_the_migrated_catalogue_version_has_every_shard(tmp_path: Path) -> None:
     upgrade(f"sqlite+aiosqlite:///{path}")
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*), sum(version) FROM catalogue_version").fetchone() == (SHARDS, 0)
+
+
+def test_the_migrated_audit_log_refuses_updates_and_deletes(target: Target) -> None:
+    """The append-only guard of ``audit_entry`` is in the migrated schema too, not only in create_all's."""
+    settings, schema = target.migrated()
+
+    async def run() -> list[str]:
+        engine = create_engine(settings, schema=schema)
+        refusals = []
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text(
+                        "INSERT INTO audit_entry (at, actor_role, action, subject_kind, subject_id, details) "
+                        "VALUES (CURRENT_TIMESTAMP, 'system', 'venue.updated', 'venue', 1, '{}')"
+                    )
+                )
+            statements = ["UPDATE audit_entry SET action = 'x'", "DELETE FROM audit_entry"]
+            if target.backend == "postgres":
+                statements.append("TRUNCATE audit_entry")
+            for statement in statements:
+                try:
+                    async with engine.begin() as conn:
+                        await conn.execute(text(statement))
+                except Exception as exc:  # the driver's error, wrapped by SQLAlchemy
+                    refusals.append(str(exc))
+            async with engine.connect() as conn:
+                assert await conn.scalar(text("SELECT action FROM audit_entry")) == "venue.updated"
+        finally:
+            await engine.dispose()
+        return refusals
+
+    refusals = asyncio.run(run())
+    assert len(refusals) == (3 if target.backend == "postgres" else 2)
+    assert all("append-only" in r for r in refusals)

@@ -54,6 +54,7 @@ ADMIN_OPERATIONS = {
     "createProgram", "updateProgram", "moveSession", "cancelSession", "sessionRoster", "mySessions",
     "scan", "checkinManifest", "checkinSync", "walkIn", "checkOut", "undoCheckIn",
     "metrics",
+    "listAuditEntries", "bookingReport",
 }  # fmt: skip
 
 
