@@ -9,7 +9,8 @@ opens, which bookings use the quota, until when a suspension lasts.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Request, Response, get, post
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,8 @@ from web.auth import CITIZEN
 from web.citizen_views import program_page, slot_offer
 from web.forms import FieldSpec, Form, FormState, attempt
 from web.pages import PageContext
+
+T = TypeVar("T")
 
 PARTY = FieldSpec("web.book.party_size", "web.book.party_size_invalid")
 BOOK = Form(BookingCreate, {"party_size": PARTY})
@@ -98,6 +101,27 @@ async def _render_course(
     return ctx.render("book/course.html.j2", status=status, view=view, standing=standing, form=form, refusal=refusal)
 
 
+async def _course_form(
+    request: Request[Any, Any, Any],
+    ctx: PageContext,
+    db_session: AsyncSession,
+    user: User,
+    program_id: int,
+    act: Callable[[User, int, int], Awaitable[T]],
+) -> T | Response[Any]:
+    """The party-size form of a whole programme (an enrolment, a lottery application): what ``act`` gave,
+    or the page again with the form's or the domain's refusal."""
+    values, form = ENROL.parse(await _form(request), ctx.locale)
+    if values is None:
+        return await _render_course(ctx, db_session, user, program_id, form, status=422)
+    async with attempt(db_session) as refused:
+        done = await act(user, program_id, values.party_size)
+    if refused.error is not None:
+        form.add_domain_error(refused.error, field_of_code=PARTY_CODES)
+        return await _render_course(ctx, db_session, user, program_id, form, refusal=refused.error, status=422)
+    return done
+
+
 @get("/programs/{program_id:int}/enrol", name="page.enrol", dependencies={"user": CITIZEN})
 async def enrol_page(ctx: PageContext, db_session: AsyncSession, user: User, program_id: int) -> Response[Any]:
     return await _render_course(ctx, db_session, user, program_id, ENROL.blank(ctx.locale, party_size="1"))
@@ -107,14 +131,9 @@ async def enrol_page(ctx: PageContext, db_session: AsyncSession, user: User, pro
 async def enrol(
     request: Request[Any, Any, Any], ctx: PageContext, db_session: AsyncSession, user: User, program_id: int
 ) -> Response[Any]:
-    values, form = ENROL.parse(await _form(request), ctx.locale)
-    if values is None:
-        return await _render_course(ctx, db_session, user, program_id, form, status=422)
-    async with attempt(db_session) as refused:
-        bookings = await Courses(db_session, utcnow()).enrol(user, program_id, values.party_size)
-    if refused.error is not None:
-        form.add_domain_error(refused.error, field_of_code=PARTY_CODES)
-        return await _render_course(ctx, db_session, user, program_id, form, refusal=refused.error, status=422)
+    bookings = await _course_form(request, ctx, db_session, user, program_id, Courses(db_session, utcnow()).enrol)
+    if isinstance(bookings, Response):
+        return bookings
     ctx.flash("web.enrol.done", sessions=len(bookings))
     first = min(bookings, key=lambda b: (b.starts_at, b.id))
     return ctx.redirect(f"/me/bookings/{first.id}")
@@ -129,13 +148,8 @@ async def apply_page(ctx: PageContext, db_session: AsyncSession, user: User, pro
 async def apply(
     request: Request[Any, Any, Any], ctx: PageContext, db_session: AsyncSession, user: User, program_id: int
 ) -> Response[Any]:
-    values, form = ENROL.parse(await _form(request), ctx.locale)
-    if values is None:
-        return await _render_course(ctx, db_session, user, program_id, form, status=422)
-    async with attempt(db_session) as refused:
-        await Lottery(db_session, utcnow()).apply(user, program_id, values.party_size)
-    if refused.error is not None:
-        form.add_domain_error(refused.error, field_of_code=PARTY_CODES)
-        return await _render_course(ctx, db_session, user, program_id, form, refusal=refused.error, status=422)
+    applied = await _course_form(request, ctx, db_session, user, program_id, Lottery(db_session, utcnow()).apply)
+    if isinstance(applied, Response):
+        return applied
     ctx.flash("web.apply.done")
     return ctx.redirect(f"/programs/{program_id}")
