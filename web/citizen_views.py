@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from booking.eligibility import Wanted
 from booking.lottery import Lottery, application_read, draw_read
 from booking.models import ACTIVE, Booking, BookingStatus
-from booking.placement import Placement, of_slot
+from booking.placement import Placement, of_slot, of_space
 from booking.schemas import BookingRead, CancellationTerms, StandingRead
-from booking.services import BookingService
+from booking.services import MAX_STAY_NIGHTS, BookingService
 from booking.standing import Standing
 from core.clock import to_kst
 from core.errors import NotFound
@@ -23,6 +24,7 @@ from core.pagination import Page
 from programs.models import Allocation, Enrolment
 from programs.schemas import ApplicationRead, DrawRead, ProgramDetail
 from programs.services import ProgramService
+from venues.models import SpaceShape
 from venues.rules import booking_window
 from venues.schemas import VenueDetail
 from venues.services import VenueService
@@ -73,6 +75,55 @@ async def slot_offer(session: AsyncSession, user: User, slot_id: int, *, now: da
         capacity=slot.capacity,
         starts_at=to_kst(slot.starts_at),
         ends_at=to_kst(slot.ends_at),
+        opens_at=to_kst(opens),
+        closes_at=to_kst(closes),
+        standing=standing,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StayOffer:
+    """Nights in a lodging room (a ``stay`` space) about to be booked, and what the citizen should know
+    first: check-in and check-out times, the booking window of the first night, their standing."""
+
+    placement: Placement
+    check_in: date
+    check_out: date
+    starts_at: datetime
+    ends_at: datetime
+    opens_at: datetime
+    closes_at: datetime
+    standing: StandingRead
+    max_nights: int = MAX_STAY_NIGHTS
+
+    @property
+    def nights(self) -> int:
+        return (self.check_out - self.check_in).days
+
+    @property
+    def max_party(self) -> int:
+        return self.placement.max_party
+
+
+async def stay_offer(
+    session: AsyncSession, user: User, space_id: int, check_in: date, check_out: date | None, *, now: datetime
+) -> StayOffer:
+    """The stay page's facts for ``check_in`` to ``check_out`` (one night when none or no later date is
+    given): the times and window from the engine's own ``Wanted.stay`` and ``booking_window``."""
+    placement = await of_space(session, space_id)
+    if placement.space.shape != SpaceShape.STAY:
+        raise NotFound("space.not_found", space_id=space_id)
+    if check_out is None or check_out <= check_in:
+        check_out = check_in + timedelta(days=1)
+    wanted = Wanted.stay(placement, check_in, check_out)
+    opens, closes = booking_window(placement.rules, wanted.starts_at, wanted.first_day)
+    standing = await Standing(session, now).of(user, space_id=space_id, day=check_in)
+    return StayOffer(
+        placement=placement,
+        check_in=check_in,
+        check_out=check_out,
+        starts_at=to_kst(wanted.starts_at),
+        ends_at=to_kst(wanted.ends_at),
         opens_at=to_kst(opens),
         closes_at=to_kst(closes),
         standing=standing,

@@ -53,6 +53,8 @@ ROUTE_HANDLERS: Final[list[Any]] = [
     programs.program_draw,
     book.book_page,
     book.book,
+    book.book_stay_page,
+    book.book_stay,
     book.enrol_page,
     book.enrol,
     book.apply_page,

@@ -130,6 +130,16 @@ async def test_logout_revokes_the_session_token(client: Client, make_user: MakeU
     assert set_cookie_headers(page, SESSION_COOKIE)  # and the browser is told to drop it
 
 
+async def test_logout_clears_the_cached_pages_but_not_the_scanners_storage(client: Client, make_user: MakeUser) -> None:
+    # A shared library PC: the browser drops its cache of the account's pages (Clear-Site-Data), but not
+    # the origin's storage, where the staff scanner keeps its unsynced scans (IndexedDB).
+    user = await make_user()
+    await post_form(client, "/login", {"email": user.user.email, "password": PASSWORD})
+    response = await post_form(client, "/logout", {}, page="/")
+    assert response.status_code == 303
+    assert response.headers["clear-site-data"] == '"cache"'
+
+
 async def test_every_form_needs_its_csrf_token(client: Client, make_user: MakeUser) -> None:
     user = await make_user()
     data = {"email": user.user.email, "password": PASSWORD}

@@ -19,6 +19,8 @@ from web.auth import SESSION_COOKIE, clear_session_cookie, safe_next, set_sessio
 from web.forms import FieldSpec, Form, attempt
 from web.pages import PageContext
 
+CLEAR_ON_LOGOUT = '"cache"'
+
 Next = Annotated[str | None, QueryParameter(name="next", max_length=2000)]
 
 SIGNUP = Form(
@@ -125,4 +127,7 @@ async def logout(
     ctx.flash("web.logout.done")
     response = ctx.redirect("/")
     clear_session_cookie(response)
+    # A shared library PC keeps no cached page of the account. Not "storage": the door scanner's queue of
+    # scans not yet synced lives in this origin's IndexedDB, and not "cookies": the notice rides in one.
+    response.headers["Clear-Site-Data"] = CLEAR_ON_LOGOUT
     return response
