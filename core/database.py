@@ -8,7 +8,7 @@ instead of a hung request.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -140,7 +140,7 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await _run_follow_ups(session, engine)
 
 
-async def request_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+async def request_session(engine: AsyncEngine) -> AsyncGenerator[AsyncSession, None]:
     """One request, one unit of work: a Litestar dependency with ``yield``, so that the commit happens after
     the handler has built its answer and before the answer is sent. A commit that fails becomes an error
     answer (503, safe to retry) instead of a success whose data was lost. A session that never ran a

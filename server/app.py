@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from litestar import Litestar, Request, get
 from litestar.datastructures import State
@@ -66,6 +66,34 @@ from web.plugin import WebPlugin
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+# The sessions a request opened, for ``close_sessions_middleware``.
+OPEN_SESSIONS: Final = "seoulrun.open_sessions"
+
+
+def close_sessions_middleware(app: ASGIApp) -> ASGIApp:
+    """Give back the connection of a request's session whatever happened to the request.
+
+    Litestar runs the clean-up of ``yield`` dependencies after the handler, but not when a later
+    dependency raises while they are resolved (``KwargsModel.resolve_dependencies``): a bad token (401)
+    or a page for someone else (403) would leave the unit of work open, its connection held until the
+    garbage collector found it. Closing the unit of work here rolls it back and returns the connection;
+    for a request whose unit of work ended normally it does nothing."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        opened: list[AsyncGenerator[AsyncSession, None]] = []
+        scope.setdefault("state", {})[OPEN_SESSIONS] = opened
+        try:
+            await app(scope, receive, send)
+        finally:
+            for unit in opened:
+                await unit.aclose()
+
+    return middleware
 
 
 def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIApp]:
@@ -202,8 +230,12 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     def provide_settings() -> Settings:
         return settings
 
-    async def provide_db_session() -> AsyncIterator[AsyncSession]:
-        async for session in request_session(engine):
+    async def provide_db_session(request: Request[Any, Any, Any]) -> AsyncIterator[AsyncSession]:
+        unit = request_session(engine)
+        opened = request.scope.get("state", {}).get(OPEN_SESSIONS)
+        if opened is not None:
+            opened.append(unit)
+        async for session in unit:
             yield session
 
     openapi = OpenAPIConfig(
@@ -263,6 +295,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         },
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
+            close_sessions_middleware,
             audit_context_middleware(ClientAddresses(settings.trusted_proxies).of),
             write_intent_middleware(queue_writes=settings.is_sqlite),
         ],
