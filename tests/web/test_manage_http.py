@@ -377,3 +377,22 @@ async def test_a_manager_creates_a_programme_with_errors_at_their_fields(
     assert (detail["title"], detail["venue_id"], detail["duration_minutes"]) == ("스마트폰 사진 교실", venue.id, 90)
     assert detail["first_start"].endswith("14:00:00+09:00")
     assert 2 <= len(detail["sessions"]) <= 3  # weekly, minus a public holiday if one falls on that weekday
+
+
+async def test_saving_the_hours_keeps_a_day_s_later_intervals(
+    client: Client, make_venue: MakeVenue, make_user: MakeUser
+) -> None:
+    """The form edits each day's first interval; a lunch break (a second interval) survives a save, and
+    a day closed on the form closes whole."""
+    venue = await make_venue(
+        hours=[(0, "09:00", "12:00"), (0, "13:00", "18:00"), (1, "09:00", "12:00"), (1, "13:00", "18:00")]
+    )
+    sign_in(client, await make_user(role="manager", venues=[venue]))
+    path = f"/manage/venues/{venue.id}/hours"
+    saved = await post_form(client, path, {"opens_0": "08:30", "closes_0": "12:00"})
+    assert saved.status_code == 303
+    hours = (await client.get(f"/api/venues/{venue.id}")).json()["opening_hours"]
+    assert hours == [
+        {"weekday": 0, "opens": "08:30", "closes": "12:00"},
+        {"weekday": 0, "opens": "13:00", "closes": "18:00"},
+    ]

@@ -220,6 +220,20 @@ def _opening_items(values: Any, form: FormState, ctx: PageContext) -> list[Openi
     return items
 
 
+def _later_intervals(venue: Any, kept: list[OpeningHoursItem]) -> list[OpeningHoursItem]:
+    """The intervals after the first of each weekday (a day open 09:00-12:00 and 13:00-18:00): this form
+    edits the first one only, so the others are saved again as they are, for every day that stays open
+    (never lost by saving the page); a day closed on the form closes whole."""
+    still_open = {item.weekday for item in kept}
+    seen: set[int] = set()
+    later = []
+    for item in venue.opening_hours:
+        if item.weekday in seen and item.weekday in still_open:
+            later.append(OpeningHoursItem(weekday=item.weekday, opens=item.opens, closes=item.closes))
+        seen.add(item.weekday)
+    return later
+
+
 @post("/manage/venues/{venue_id:int}/hours", name="page.manage_hours.submit", dependencies=MANAGER)
 async def hours_submit(
     request: Request[Any, Any, Any], ctx: PageContext, db_session: AsyncSession, venue_id: int
@@ -229,6 +243,7 @@ async def hours_submit(
     values, form = HOURS.parse(await _form(request), ctx.locale)
     if values is not None:
         items = _opening_items(values, form, ctx)
+        items += _later_intervals(venue, items)
         if not form.has_errors:
             async with attempt(db_session) as refused:
                 await service.set_opening_hours(venue_id, items)
