@@ -13,8 +13,11 @@ from sqlalchemy import func, select, update
 
 from accounts.models import AccessToken
 from core.catalogue_version import SHARDS, catalogue_version, quiet
+from core.clock import utcnow
 from core.database import unit_of_work
 from server import read_cache
+from server.job_runs import claim as claim_run
+from server.lease import Leader
 from server.read_cache import ReadCache
 from tests.booking.conftest import Client, book
 from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
@@ -204,6 +207,14 @@ async def test_the_version_bumps_with_a_committed_catalogue_write_only(
     async with unit_of_work(db.engine) as s:  # declared quiet (a feed's last fetch time)
         quiet(s)
         await s.execute(update(Venue).where(Venue.id == venue.id).values(name_en="Quietly"))
+    assert await version(db) == start + 2
+
+    # The scheduler's lease, taken and renewed every few seconds by every process, and a job's run
+    # record: the caches must not empty at each renewal.
+    leader = Leader(db.engine, db.settings, holder="test-process")
+    assert await leader.try_take()
+    assert await leader.try_take()
+    assert await claim_run(db.engine, "purge-tokens", utcnow(), "test-process")
     assert await version(db) == start + 2
 
 
