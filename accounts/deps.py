@@ -17,7 +17,11 @@ BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
 def bearer_token(request: Request[Any, Any, Any]) -> str | None:
-    header = request.headers.get("authorization", "")
+    return bearer_of(request.headers.get("authorization", ""))
+
+
+def bearer_of(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; ``None`` for any other."""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -29,13 +33,13 @@ async def provide_current_user(request: Request[Any, Any, Any], db_session: Asyn
     if token is None:
         raise Unauthenticated("auth.bearer_required")
     user = await AccountService(db_session, settings).authenticate(token)
-    await limit_account(request, account_key(user))  # on a rate-limited route, the account counts too
+    await limit_account(request, account_key(user.id))  # on a rate-limited route, the account counts too
     return user
 
 
-def account_key(user: User) -> str:
+def account_key(user_id: int) -> str:
     """The key an account is counted by in the abuse limits (``core.ratelimit``)."""
-    return f"user:{user.id}"
+    return f"user:{user_id}"
 
 
 def login_key(email: str) -> str:

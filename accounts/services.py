@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -45,6 +45,16 @@ class WeakPassword(ValidationFailed):
 
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_holder(query: Select[Any], token: str, now: datetime) -> Select[Any]:
+    """``query`` (of the account) narrowed to the active account that holds ``token``, valid at ``now``."""
+    return query.join(AccessToken, AccessToken.user_id == User.id).where(
+        AccessToken.token_hash == _hash_token(token),
+        AccessToken.expires_at > now,
+        AccessToken.revoked.is_(False),
+        User.is_active.is_(True),
+    )
 
 
 def normalize_email(email: str) -> str:
@@ -153,17 +163,9 @@ class AccountService:
         now = now or utcnow()
         # One query for the account and its venue assignments: every authenticated request runs it.
         result = await self.session.execute(
-            select(User)
-            .join(AccessToken, AccessToken.user_id == User.id)
-            .options(joinedload(User.assignments))
-            .where(
-                AccessToken.token_hash == _hash_token(token),
-                AccessToken.expires_at > now,
-                AccessToken.revoked.is_(False),
-                User.is_active.is_(True),
-            )
+            token_holder(select(User), token, now).options(joinedload(User.assignments))
         )
-        user = result.unique().scalar_one_or_none()
+        user: User | None = result.unique().scalar_one_or_none()
         if user is None:
             raise Unauthenticated("auth.token_invalid")
         # This request acts as this account: what it changes is audited under its name, whichever way in

@@ -61,6 +61,11 @@ SCAN_MESSAGES: Final = {
 }
 
 
+# Answers given without writing and whatever the clock says: the same scan gets the same answer for as
+# long as nothing is written (``core.catalogue_version.REPEATABLE_HEADER``).
+REPEATABLE_RESULTS: Final = frozenset({"already_checked_in", "cancelled", "wrong_venue", "invalid", "not_found"})
+
+
 def scan_answer(result: str, booking: BookingRead | None = None, **extra: object) -> ScanResult:
     message, message_en = msg(SCAN_MESSAGES[result]).both()
     return ScanResult(

@@ -4,7 +4,7 @@ write's own transaction, so that every process and every server sees at once tha
 
 Which writes bump: any ``INSERT``, ``UPDATE`` or ``DELETE`` a session makes, through the unit of work
 (flushed objects, ``session.execute`` of a DML statement), on any table but those the public reads
-never show (tokens, idempotency records, notices, the outbox, scans, check-in keys), or in a unit of
+never show (new tokens, idempotency records, notices, the outbox, scans), or in a unit of
 work marked ``quiet`` (a feed's last fetch time). The bump
 is the last statement before ``COMMIT`` (``before_commit``): a rolled-back write bumps nothing, and the
 version row is locked only between that statement and the commit. New tables bump by default.
@@ -23,10 +23,11 @@ import contextlib
 import logging
 import random
 import sqlite3
+from collections.abc import Awaitable, Callable
 from itertools import chain
 from typing import Any, Final
 
-from sqlalchemy import DDL, BigInteger, Column, Integer, Table, bindparam, event, func, select, update
+from sqlalchemy import DDL, BigInteger, Column, Integer, Table, bindparam, event, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -58,13 +59,11 @@ event.listen(
 QUIET_TABLES: Final = frozenset(
     {
         "catalogue_version",
-        "access_token",
         "idempotency_record",
         "booking_event",
         "notice",
         "notification_preference",
         "outbox_message",
-        "checkin_key",
         "checkin_scan",
         # The scheduler's lease is renewed every few seconds by every process, and each job occurrence
         # writes its run: neither changes a public read (and would otherwise empty every cache).
@@ -74,6 +73,14 @@ QUIET_TABLES: Final = frozenset(
         "audit_entry",
     }
 )
+# New rows of these change no public read, but changing or removing one does: a token revoked (a
+# logout, a password change) must be seen at once by every process that remembers who the token was
+# (``accounts.principals``), and those memories are tagged with the version too.
+QUIET_INSERTS: Final = frozenset({"access_token"})
+# A route's mark on an answer that holds, as it is, for as long as the catalogue version does: it wrote
+# nothing, and the clock does not change it (``server.fast_lane`` gives it again from memory, and
+# removes the mark before the answer is sent).
+REPEATABLE_HEADER: Final = "x-seoulrun-repeatable"
 _DIRTY: Final = "seoulrun.catalogue_dirty"
 _QUIET: Final = "seoulrun.catalogue_quiet"
 _BUMP: Final = (
@@ -94,7 +101,11 @@ def _table_of(obj: Any) -> str | None:
 def _note_flush(session: Session, _: Any) -> None:
     if session.info.get(_DIRTY):
         return
-    for obj in chain(session.new, session.dirty, session.deleted):
+    for obj in session.new:
+        if _table_of(obj) not in QUIET_TABLES | QUIET_INSERTS:
+            session.info[_DIRTY] = True
+            return
+    for obj in chain(session.dirty, session.deleted):
         if _table_of(obj) not in QUIET_TABLES:
             session.info[_DIRTY] = True
             return
@@ -104,8 +115,8 @@ def _note_flush(session: Session, _: Any) -> None:
 def _note_statement(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete) or state.session.info.get(_DIRTY):
         return
-    table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) not in QUIET_TABLES:
+    name = getattr(getattr(state.statement, "table", None), "name", None)
+    if name not in QUIET_TABLES and not (state.is_insert and name in QUIET_INSERTS):
         state.session.info[_DIRTY] = True
 
 
@@ -130,7 +141,8 @@ def _forget(session: Session) -> None:
 
 class VersionReader:
     """The current catalogue version, as cheaply as the database allows; ``None`` when it cannot be
-    read (then nothing is served from a cache)."""
+    read (then nothing is served from a cache). ``fetch_row`` reads any other one-row answer the same
+    way (``/health``'s look at the scheduler lease)."""
 
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
         self.engine = engine
@@ -140,8 +152,8 @@ class VersionReader:
         self._pg = False
         self._pg_conn: AsyncConnection | None = None
         self._pg_loop: asyncio.AbstractEventLoop | None = None
-        self._pg_busy = False
-        self._pg_next: asyncio.Future[int | None] | None = None
+        self._pg_lock: asyncio.Lock | None = None
+        self._flights: dict[str, _Flight] = {}
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
                 self._sqlite_path = url.database
@@ -150,81 +162,68 @@ class VersionReader:
 
     async def current(self) -> int | None:
         try:
-            if self._sqlite_path is not None:
-                return self._read_sqlite()
-            if self._pg:
-                return await self._read_postgres()
-            async with self.engine.connect() as conn:
-                value = await conn.scalar(select(func.sum(catalogue_version.c.version)))
-            return None if value is None else int(value)
+            row = await self.fetch_row(_READ)
         except Exception as exc:  # no cache rather than an error: the handler answers (or fails) itself
             log.warning("catalogue version unreadable: %s", exc)
-            self._close_sqlite()
             return None
+        return None if row is None or row[0] is None else int(row[0])
 
-    def _read_sqlite(self) -> int | None:
+    async def fetch_row(self, sql: str) -> tuple[Any, ...] | None:
+        """The first row of a read-only query without parameters (``None``: no row). Failures raise."""
+        if self._sqlite_path is not None:
+            return self._read_sqlite(sql)
+        if self._pg:
+            return await self._read_postgres(sql)
+        async with self.engine.connect() as conn:
+            row = (await conn.exec_driver_sql(sql)).first()
+        return None if row is None else tuple(row)
+
+    def _read_sqlite(self, sql: str) -> tuple[Any, ...] | None:
         if self._sqlite is None:
             conn = sqlite3.connect(self._sqlite_path or "", timeout=5, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
             self._sqlite = conn
-        row = self._sqlite.execute(_READ).fetchone()
-        return None if row is None else int(row[0])
+        try:
+            row = self._sqlite.execute(sql).fetchone()
+        except Exception:
+            self._close_sqlite()
+            raise
+        return None if row is None else tuple(row)
 
     def _close_sqlite(self) -> None:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
 
-    async def _read_postgres(self) -> int | None:
-        """Requests share reads, one at a time per process: a request that arrives while a read is
-        under way waits for the next one, which starts once that read ends. So every request still
-        gets a version read after it arrived (a write whose answer a client has seen is seen), and a
-        process sends at most one version query at a time however many requests it serves."""
+    async def _read_postgres(self, sql: str) -> tuple[Any, ...] | None:
+        """Requests share reads of the same query, one at a time per process: a request that arrives
+        while a read is under way waits for the next one, which starts once that read ends. So every
+        request still gets a read that began after it arrived (a write whose answer a client has seen
+        is seen), and a process sends at most one such query at a time however many requests it serves."""
         loop = asyncio.get_running_loop()
         if self._pg_loop is not loop:  # a new event loop (tests): start afresh
-            self._pg_conn, self._pg_loop, self._pg_busy, self._pg_next = None, loop, False, None
-        if not self._pg_busy:
-            self._pg_busy = True
-            future: asyncio.Future[int | None] = loop.create_future()
-            self._start_read(future)
-        else:
-            if self._pg_next is None:
-                self._pg_next = loop.create_future()
-            future = self._pg_next
-        return await asyncio.shield(future)
+            self._pg_conn, self._pg_loop, self._pg_lock, self._flights = None, loop, asyncio.Lock(), {}
+        flight = self._flights.get(sql)
+        if flight is None:
+            flight = self._flights[sql] = _Flight(lambda: self._query_postgres(sql))
+        return await flight.join(loop)
 
-    def _start_read(self, future: asyncio.Future[int | None]) -> None:
-        task = asyncio.ensure_future(self._query_postgres())
-
-        def done(finished: asyncio.Task[int | None]) -> None:
-            if finished.cancelled():
-                future.cancel()
-            elif (error := finished.exception()) is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(finished.result())
-            waiting, self._pg_next = self._pg_next, None
-            if waiting is not None:
-                self._start_read(waiting)
-            else:
-                self._pg_busy = False
-
-        task.add_done_callback(done)
-
-    async def _query_postgres(self) -> int | None:
+    async def _query_postgres(self, sql: str) -> tuple[Any, ...] | None:
         # One connection of the engine's pool, kept out of it for this (so it has the engine's settings,
         # search_path included), queried through the driver itself: no transaction, no pool round trip.
-        if self._pg_conn is None:
-            self._pg_conn = await self.engine.connect()
-        try:
-            raw = await self._pg_conn.get_raw_connection()
-            value = await raw.driver_connection.fetchval(_READ)  # type: ignore[union-attr]
-        except Exception:
-            conn, self._pg_conn = self._pg_conn, None
-            with contextlib.suppress(Exception):
-                await conn.invalidate()
-            raise
-        return None if value is None else int(value)
+        assert self._pg_lock is not None
+        async with self._pg_lock:  # two different queries take turns on the one connection
+            if self._pg_conn is None:
+                self._pg_conn = await self.engine.connect()
+            try:
+                raw = await self._pg_conn.get_raw_connection()
+                row = await raw.driver_connection.fetchrow(sql)  # type: ignore[union-attr]
+            except Exception:
+                conn, self._pg_conn = self._pg_conn, None
+                with contextlib.suppress(Exception):
+                    await conn.invalidate()
+                raise
+        return None if row is None else tuple(row)
 
     async def close(self) -> None:
         self._close_sqlite()
@@ -232,3 +231,42 @@ class VersionReader:
             conn, self._pg_conn = self._pg_conn, None
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+class _Flight:
+    """One query's reads in a process: at most one under way, and one more that the requests arriving
+    meanwhile share."""
+
+    def __init__(self, query: Callable[[], Awaitable[tuple[Any, ...] | None]]) -> None:
+        self.query = query
+        self.busy = False
+        self.next: asyncio.Future[tuple[Any, ...] | None] | None = None
+
+    async def join(self, loop: asyncio.AbstractEventLoop) -> tuple[Any, ...] | None:
+        if not self.busy:
+            self.busy = True
+            future: asyncio.Future[tuple[Any, ...] | None] = loop.create_future()
+            self._start(future)
+        else:
+            if self.next is None:
+                self.next = loop.create_future()
+            future = self.next
+        return await asyncio.shield(future)
+
+    def _start(self, future: asyncio.Future[tuple[Any, ...] | None]) -> None:
+        task = asyncio.ensure_future(self.query())
+
+        def done(finished: asyncio.Task[tuple[Any, ...] | None]) -> None:
+            if finished.cancelled():
+                future.cancel()
+            elif (error := finished.exception()) is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(finished.result())
+            waiting, self.next = self.next, None
+            if waiting is not None:
+                self._start(waiting)
+            else:
+                self.busy = False
+
+        task.add_done_callback(done)

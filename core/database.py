@@ -140,6 +140,18 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
         await _run_follow_ups(session, engine)
 
 
+@asynccontextmanager
+async def read_only(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A session for reading only, whatever the request around it: on SQLite its transaction never
+    takes the write lock (nor waits for it); it is rolled back at the end."""
+    intent = sqlite_write_intent.set(False)
+    try:
+        async with _maker(engine)() as session:
+            yield session
+    finally:
+        sqlite_write_intent.reset(intent)
+
+
 async def request_session(engine: AsyncEngine) -> AsyncGenerator[AsyncSession, None]:
     """One request, one unit of work: a Litestar dependency with ``yield``, so that the commit happens after
     the handler has built its answer and before the answer is sent. A commit that fails becomes an error

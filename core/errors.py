@@ -165,6 +165,23 @@ def _answer(
     extra: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
+    return Response(
+        content=problem_body(status, code, title, detail, errors=errors, extra=extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={**(headers or {}), "Content-Language": locale},
+    )
+
+
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, str]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"/problems/{code}",
         "title": title,
@@ -176,27 +193,33 @@ def _answer(
         body["errors"] = errors
     if extra:
         body.update({k: v for k, v in extra.items() if k not in body})
-    return Response(
-        content=body,
-        status_code=status,
-        media_type=PROBLEM_MEDIA_TYPE,
-        headers={**(headers or {}), "Content-Language": locale},
-    )
+    return body
 
 
-def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
-    locale = request_locale(request)
+def domain_problem(exc: DomainError, locale: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The problem details of a refusal in ``locale``, and the headers that go with them (beside
+    ``Content-Type`` and ``Content-Language``)."""
     retry_after = exc.params.get("retry_after", 1)
-    headers = {"Retry-After": str(retry_after)} if exc.status in (429, 503) else None
-    return _answer(
-        locale,
+    headers = {"Retry-After": str(retry_after)} if exc.status in (429, 503) else {}
+    body = problem_body(
         exc.status,
         exc.code,
         exc.title(locale),
         exc.message.render(locale),
         errors=_render_errors(exc.errors, locale),
         extra=exc.extra,
-        headers=headers,
+    )
+    return body, headers
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    locale = request_locale(request)
+    body, headers = domain_problem(exc, locale)
+    return Response(
+        content=body,
+        status_code=exc.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={**headers, "Content-Language": locale},
     )
 
 

@@ -43,6 +43,7 @@ from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
 from reports.routes import AuditController, ReportController
+from server.fast_lane import FastLane
 from server.headers import security_headers
 from server.lease import Leader
 from server.logs import configure as configure_logging
@@ -136,7 +137,7 @@ def write_intent_middleware(*, queue_writes: bool) -> Callable[[ASGIApp], ASGIAp
 
 @get("/health", operation_id="health", summary="Liveness: database, Redis, scheduler leader", tags=["system"])
 async def health(state: State) -> Response[dict[str, Any]]:
-    status, body = await health_report(state.engine, state.leader, state.redis)
+    status, body = await health_report(state.versions, state.leader, state.redis)
     return Response(body, status_code=status)
 
 
@@ -322,8 +323,16 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
     # Outside Litestar's own exception handling, so that unknown routes, wrong methods and errors raised
     # before any route (the app-level middleware list runs per route) carry the headers too.
     # The read cache inside them: an answer from memory gets the same headers.
+    # Beside it, the refusals given from memory (server.fast_lane): the rush's "sold out".
+    fast_lane = FastLane(
+        engine,
+        versions,
+        limiter,
+        max_body_bytes=settings.max_body_bytes,
+        health=lambda: health_report(versions, leader, redis),
+    )
     app.asgi_handler = security_headers(
-        read_cache.wrap(app.asgi_handler), https=settings.base_url.startswith("https://")
+        fast_lane.wrap(read_cache.wrap(app.asgi_handler)), https=settings.base_url.startswith("https://")
     )
     # Outermost: the request's id, its log line and its metrics, whatever answered it (the cache too).
     app.asgi_handler = observe_requests(app.asgi_handler, ClientAddresses(settings.trusted_proxies))

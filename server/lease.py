@@ -29,12 +29,13 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import String, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import String, or_, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import utcnow
@@ -67,12 +68,21 @@ class LeaseView:
     expires_at: datetime | None
 
 
-async def read_lease(conn: AsyncConnection, name: str = SCHEDULER) -> LeaseView:
-    """The lease as the database has it: one primary-key lookup (``/health`` runs it)."""
-    row = (
-        await conn.execute(select(SchedulerLease.holder, SchedulerLease.expires_at).where(SchedulerLease.name == name))
-    ).first()
-    return LeaseView(None, None) if row is None else LeaseView(row.holder, row.expires_at)
+# The scheduler's lease as one plain query, for ``core.catalogue_version.VersionReader.fetch_row`` (the
+# cheap read that ``/health`` makes): a primary-key lookup, its holder and expiry.
+LEASE_QUERY: Final = f"SELECT holder, expires_at FROM scheduler_lease WHERE name = '{SCHEDULER}'"  # noqa: S608
+
+
+def lease_of_row(row: tuple[Any, ...] | None) -> LeaseView:
+    """A row of ``LEASE_QUERY``: PostgreSQL's driver gives an aware datetime, SQLite's the stored text."""
+    if row is None:
+        return LeaseView(None, None)
+    holder, expires = row
+    if isinstance(expires, str):
+        expires = datetime.fromisoformat(expires)
+    if isinstance(expires, datetime) and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)
+    return LeaseView(holder, expires)
 
 
 class Leader:

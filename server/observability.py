@@ -33,17 +33,18 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import bearer_token, require_role
 from accounts.services import AccountService
+from core.catalogue_version import VersionReader
 from core.clients import ClientAddresses
 from core.clock import to_kst, utcnow
 from core.errors import Unauthenticated
 from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from core.settings import Settings
 from notifications.admin import outbox_depth
-from server.lease import Leader, read_lease
+from server.lease import LEASE_QUERY, Leader, lease_of_row
 from server.logs import request_id
 
 log = logging.getLogger("seoulrun.request")
@@ -197,14 +198,18 @@ def _kst(instant: datetime | None) -> str | None:
 
 
 async def health_report(
-    engine: AsyncEngine, leader: Leader | None, redis: RedisProbe | None
+    versions: VersionReader, leader: Leader | None, redis: RedisProbe | None
 ) -> tuple[int, dict[str, Any]]:
     """The database (one primary-key read of the scheduler lease, timed), Redis when configured, and who
-    leads the scheduler. 503 only when the database cannot be read; Redis away is ``degraded``."""
+    leads the scheduler. 503 only when the database cannot be read; Redis away is ``degraded``.
+
+    The lease is read the way the catalogue version is (``VersionReader.fetch_row``): SQLite on a plain
+    connection in the event loop's thread, PostgreSQL on a connection kept for it, the health checks
+    that arrive during a read sharing the next one. A load balancer polling every server, or a rush of
+    monitors, costs the database one query at a time per process."""
     started = time.perf_counter()
     try:
-        async with engine.connect() as conn:
-            lease = await read_lease(conn)
+        lease = lease_of_row(await versions.fetch_row(LEASE_QUERY))
     except Exception as exc:  # any failure to reach the database is "error", never a 500
         health_log.warning("health: database unreachable: %s", exc)
         return 503, {"status": "error", "database": "error"}

@@ -62,7 +62,7 @@ async def provide_viewer(request: Request[Any, Any, Any], db_session: AsyncSessi
             request.state.drop_session_cookie = True
     request.state.viewer = user  # for the error pages, which are drawn outside dependency injection
     if user is not None:  # on a rate-limited page, the account counts too (core.ratelimit)
-        await limit_account(request, account_key(user))
+        await limit_account(request, account_key(user.id))
     return user
 
 

@@ -20,9 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, select
 
 from accounts.models import Role
+from core.catalogue_version import VersionReader
 from notifications.models import OutboxMessage
 from server.app import create_app
-from server.lease import Leader
+from server.lease import LEASE_QUERY, Leader
 from server.logs import JsonFormatter, TextFormatter
 from tests.accounts.test_auth_http import assert_problem
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser
@@ -258,19 +259,30 @@ async def test_health_says_whether_this_process_leads(db: Database) -> None:
     assert scheduler["leader"] == scheduler["this_process"]
 
 
-async def test_health_runs_one_query(db: Database, client: Client) -> None:
+async def test_health_runs_one_query(db: Database, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One read of the lease, through the catalogue version's cheap reader (``VersionReader.fetch_row``):
+    on a SQLite file it never reaches the engine, elsewhere it is one statement and nothing else."""
     await client.get("/health")  # the first request may open things
     statements: list[str] = []
+    reads: list[str] = []
+    fetch_row = VersionReader.fetch_row
+
+    async def counted(self: VersionReader, sql: str) -> Any:
+        reads.append(sql)
+        return await fetch_row(self, sql)
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         statements.append(statement)
 
+    monkeypatch.setattr(VersionReader, "fetch_row", counted)
     event.listen(db.engine.sync_engine, "before_cursor_execute", count)
     try:
         assert (await client.get("/health")).status_code == 200
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
-    assert len([s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA"))]) == 1, statements
+    assert reads == [LEASE_QUERY]
+    assert len([s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA", "ROLLBACK"))]) <= 1
+    assert all("scheduler_lease" in s for s in statements if s.lstrip().upper().startswith("SELECT")), statements
 
 
 async def test_health_reports_redis_unreachable_as_degraded_not_down(db: Database) -> None:

@@ -1,0 +1,78 @@
+"""Who a bearer token is, remembered per catalogue version (``core.catalogue_version``).
+
+The answers given from memory (``server.fast_lane``) must know who asks without a query each time. A
+token's holder, role and venues can only change by a write that bumps the version: revoking a token
+(a logout, a new password) updates or deletes its row, and an account's role, its being switched off
+and its venue assignments are ordinary tables. So what was read under version V holds for as long as
+the version is V; a token's own expiry is checked against the clock on every use. Only tokens that
+are valid are remembered: a wrong one goes the ordinary way (and gets its 401 there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from accounts.models import AccessToken, Role, User, VenueAssignment
+from accounts.services import token_holder
+from core.clock import utcnow
+from core.database import read_only
+
+# At most this many tokens per process and version (then the memory starts again).
+MAX_TOKENS: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: int
+    role: str
+    expires_at: datetime
+    venue_ids: frozenset[int]
+
+    def can_work_at(self, venue_id: int, *roles: Role) -> bool:
+        """``User.can_work_at``: admins everywhere, the given roles at their own venues."""
+        return self.role == Role.ADMIN or (self.role in roles and venue_id in self.venue_ids)
+
+
+class Principals:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.version: int | None = None
+        self.known: dict[bytes, Principal] = {}
+
+    async def of(self, token: str, version: int) -> Principal | None:
+        """The holder of ``token`` as of ``version`` (the version read before this call); ``None`` when
+        the token is not valid now."""
+        now = utcnow()
+        if version != self.version:
+            if self.version is not None and version < self.version:
+                return await self._load(token, now)  # a request that read the version before a newer one
+            self.version, self.known = version, {}
+        digest = hashlib.sha256(token.encode()).digest()
+        principal = self.known.get(digest)
+        if principal is None:
+            principal = await self._load(token, now)
+            if principal is None:
+                return None
+            if len(self.known) >= MAX_TOKENS:
+                self.known.clear()
+            if self.version == version:
+                self.known[digest] = principal
+        return principal if principal.expires_at > now else None
+
+    async def _load(self, token: str, now: datetime) -> Principal | None:
+        async with read_only(self.engine) as session:
+            row = (
+                await session.execute(token_holder(select(User.id, User.role, AccessToken.expires_at), token, now))
+            ).first()
+            if row is None:
+                return None
+            venues = (
+                await session.scalars(select(VenueAssignment.venue_id).where(VenueAssignment.user_id == row.id))
+            ).all()
+        return Principal(row.id, row.role, row.expires_at, frozenset(venues))

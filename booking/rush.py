@@ -1,0 +1,111 @@
+"""The 10:00 rush's commonest answer, from memory: "sold out" for a slot whose last place is gone.
+
+When a popular slot opens, nearly every request comes after its places are taken, and they all get
+the same refusal. ``BookingService._refuse_if_full`` gives it before any lock or rule; this gives the
+very same answer without a query, from what was read under the current catalogue version
+(``core.catalogue_version``). Every write that could change the answer bumps the version: a place
+taken or given back, a slot's status or capacity, a booking made with an ``Idempotency-Key`` (its
+record is written with the booking). So what was read under version V holds while the version is V.
+
+The refusal is given only when the ordinary path would give it too: the slot is open with no place
+left, the citizen holds no active booking of it (they get ``already_booked``), and the request's
+``Idempotency-Key`` is not one the citizen has used (a retry gets its first answer). Anything else,
+or anything unknown, goes the ordinary way; the guarded UPDATE stays the only guard of the places.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from booking.models import ACTIVE, Booking, IdempotencyRecord
+from core.database import read_only
+from venues.models import Slot, SlotStatus
+
+# Per process and version, at most this many slots and citizens' keys (then the memory starts again).
+MAX_SLOTS: Final = 10_000
+MAX_CITIZENS: Final = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class SlotState:
+    full: bool  # open, and no place left
+    holders: frozenset[int]  # citizens with an active booking of it (only read when full)
+
+
+class FullSlots:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.version: int | None = None
+        self.slots: dict[int, SlotState] = {}
+        self.keys: dict[int, frozenset[str]] = {}
+        self.loading: dict[tuple[int, int], asyncio.Future[SlotState]] = {}
+
+    async def refuses(self, version: int, user_id: int, slot_id: int, idempotency_key: str | None) -> bool:
+        """Whether the ordinary path would answer ``sold_out`` to this citizen's request for this slot,
+        as of ``version`` (read before this call)."""
+        if version != self.version:
+            if self.version is not None and version < self.version:
+                return False  # read before a newer version: let the ordinary path answer
+            self.version, self.slots, self.keys = version, {}, {}
+        state = self.slots.get(slot_id)
+        if state is None:
+            state = await self._slot(version, slot_id)
+        if not state.full or user_id in state.holders:
+            return False
+        if idempotency_key is None:
+            return True
+        keys = self.keys.get(user_id)
+        if keys is None:
+            keys = await self._keys(user_id)
+            if self.version == version:
+                if len(self.keys) >= MAX_CITIZENS:
+                    self.keys.clear()
+                self.keys[user_id] = keys
+        return idempotency_key not in keys
+
+    async def _slot(self, version: int, slot_id: int) -> SlotState:
+        """One read per slot and version in a process, however many requests ask at once."""
+        flight = (version, slot_id)
+        pending = self.loading.get(flight)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[SlotState] = asyncio.get_running_loop().create_future()
+        self.loading[flight] = future
+        try:
+            state = await self._read_slot(slot_id)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: the requests waiting for it get it raised
+            raise
+        finally:
+            del self.loading[flight]
+        future.set_result(state)
+        if self.version == version:
+            if len(self.slots) >= MAX_SLOTS:
+                self.slots.clear()
+            self.slots[slot_id] = state
+        return state
+
+    async def _read_slot(self, slot_id: int) -> SlotState:
+        async with read_only(self.engine) as session:
+            remaining = await session.scalar(
+                select(Slot.capacity - Slot.taken).where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN)
+            )
+            if remaining is None or remaining > 0:
+                return SlotState(full=False, holders=frozenset())
+            holders = await session.scalars(
+                select(Booking.user_id).where(
+                    Booking.slot_id == slot_id, Booking.status.in_(ACTIVE), Booking.user_id.is_not(None)
+                )
+            )
+            return SlotState(full=True, holders=frozenset(h for h in holders if h is not None))
+
+    async def _keys(self, user_id: int) -> frozenset[str]:
+        async with read_only(self.engine) as session:
+            keys = await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == user_id))
+            return frozenset(keys)

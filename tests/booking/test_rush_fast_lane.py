@@ -1,0 +1,183 @@
+"""The rush's "sold out" from memory (``server.fast_lane``, ``booking.rush``): the same answer as the
+booking route's, given without the route, and never when the route would answer otherwise."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from sqlalchemy import event, update
+
+from booking.rush import FullSlots
+from core.database import unit_of_work
+from core.ratelimit import Rate
+from server.app import create_app
+from tests.accounts.test_auth_http import assert_problem
+from tests.booking.conftest import Client, book, slot_state
+from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser
+from venues.models import Slot
+
+
+@contextmanager
+def statements_of(db: Database) -> Iterator[list[str]]:
+    """The SQL the engine runs meanwhile, version reads aside (on SQLite they never reach the engine)."""
+    seen: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "catalogue_version" not in statement and not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            seen.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+
+
+async def keyed(client: Client, account: Account, slot_id: int, key: str | None = None, **headers: str) -> Any:
+    extra = {"Idempotency-Key": key or uuid.uuid4().hex, **headers}
+    return await client.post("/api/bookings", json={"slot_id": slot_id}, headers={**account.headers, **extra})
+
+
+async def full_slot(make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser, client: Client) -> Any:
+    space = await make_space(capacity=1)
+    slot = await make_slot(space)
+    holder = await make_user()
+    assert (await book(client, holder.headers, slot_id=slot.id)).status_code == 201
+    return slot, holder
+
+
+async def test_a_sold_out_slot_is_refused_from_memory_after_the_first_answer(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    slot, _ = await full_slot(make_space, make_slot, make_user, client)
+    citizen = await make_user()
+    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")  # reads the slot, the account
+    with statements_of(db) as statements:
+        for _ in range(3):  # each with a new key, as a browser retrying sends
+            problem = assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+            assert problem["remaining"] == 0
+    assert statements == []  # no route, no account query, no transaction
+    assert await slot_state(db, slot.id) == (1, 1)
+
+
+async def test_the_answer_from_memory_is_the_routes_own(
+    client: Client,
+    db: Database,
+    make_space: MakeSpace,
+    make_slot: MakeSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slot, _ = await full_slot(make_space, make_slot, make_user, client)
+    citizen = await make_user()
+    answers = {}
+    for language in ("ko", "en"):
+        fast = await keyed(client, citizen, slot.id, **{"Accept-Language": language})
+        with monkeypatch.context() as patched:
+            patched.setattr(FullSlots, "refuses", lambda *args: _false())
+            with statements_of(db) as statements:
+                ordinary = await keyed(client, citizen, slot.id, **{"Accept-Language": language})
+            assert statements  # this one went the ordinary way
+        assert (fast.status_code, fast.content) == (ordinary.status_code, ordinary.content)
+        skip = {"date", "x-request-id"}
+        assert {k: v for k, v in fast.headers.items() if k not in skip} == {
+            k: v for k, v in ordinary.headers.items() if k not in skip
+        }
+        answers[language] = fast.json()
+    assert answers["ko"]["detail"] != answers["en"]["detail"]
+    assert answers["en"]["code"] == "sold_out"
+    assert (await keyed(client, citizen, slot.id, Cookie="lang=en")).json()["detail"] == answers["en"]["detail"]
+
+
+async def _false() -> bool:
+    return False
+
+
+async def test_the_holder_and_a_retry_are_answered_by_the_route(
+    client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    space = await make_space(capacity=1)
+    slot = await make_slot(space)
+    holder, other = await make_user(), await make_user()
+    first = await keyed(client, holder, slot.id, "first-try")
+    assert first.status_code == 201
+    assert_problem(await keyed(client, other, slot.id), 409, "sold_out")  # the slot is known full now
+    assert_problem(await keyed(client, holder, slot.id), 409, "already_booked")
+    retry = await keyed(client, holder, slot.id, "first-try")
+    assert (retry.status_code, retry.json()["id"]) == (201, first.json()["id"])
+    assert retry.headers["Idempotency-Replayed"] == "true"
+    # The holder cancels: the retry with the first key still gets the first answer, not "sold out".
+    assert (await client.post(f"/api/bookings/{first.json()['id']}/cancel", headers=holder.headers)).is_success
+    assert (await keyed(client, other, slot.id)).status_code == 201  # the place freed is taken at once
+    again = await keyed(client, holder, slot.id, "first-try")
+    assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
+    # A key used for another slot is a mismatch, whichever slot is full.
+    elsewhere = await make_slot(await make_space(capacity=5))
+    assert (await keyed(client, holder, elsewhere.id, "used-elsewhere")).status_code == 201
+    assert_problem(await keyed(client, holder, slot.id, "used-elsewhere"), 409, "idempotency_mismatch")
+
+
+async def test_a_freed_place_or_a_bigger_slot_is_seen_at_once(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    slot, holder = await full_slot(make_space, make_slot, make_user, client)
+    waiting, later = await make_user(), await make_user()
+    assert_problem(await keyed(client, waiting, slot.id), 409, "sold_out")
+    mine = (await client.get("/api/me/bookings", headers=holder.headers)).json()["items"][0]
+    assert (await client.post(f"/api/bookings/{mine['id']}/cancel", headers=holder.headers)).is_success
+    assert (await keyed(client, waiting, slot.id)).status_code == 201
+    assert_problem(await keyed(client, later, slot.id), 409, "sold_out")
+    async with unit_of_work(db.engine) as s:  # a manager gives the slot a second place
+        await s.execute(update(Slot).where(Slot.id == slot.id).values(capacity=2))
+    assert (await keyed(client, later, slot.id)).status_code == 201
+    assert await slot_state(db, slot.id) == (2, 2)
+
+
+async def test_a_revoked_token_is_refused_though_it_was_remembered(
+    client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    slot, _ = await full_slot(make_space, make_slot, make_user, client)
+    citizen = await make_user()
+    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    assert (await client.post("/api/auth/logout", headers=citizen.headers)).is_success
+    assert_problem(await keyed(client, citizen, slot.id), 401, "unauthenticated")
+
+
+async def test_bad_requests_get_the_routes_answers(
+    client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    slot, _ = await full_slot(make_space, make_slot, make_user, client)
+    citizen = await make_user()
+    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    bad_key = await client.post(
+        "/api/bookings", json={"slot_id": slot.id}, headers={**citizen.headers, "Idempotency-Key": "x" * 256}
+    )
+    assert_problem(bad_key, 400, "validation_error")
+    unknown = await client.post("/api/bookings", json={"slot_id": slot.id, "seat": 3}, headers=citizen.headers)
+    assert_problem(unknown, 400, "validation_error")
+    nobody = await client.post("/api/bookings", json={"slot_id": slot.id}, headers={"Authorization": "Bearer nope"})
+    assert_problem(nobody, 401, "unauthenticated")
+    waitlisted = await client.post(
+        "/api/bookings", json={"slot_id": slot.id, "join_waitlist": True}, headers=citizen.headers
+    )
+    assert waitlisted.status_code == 201
+    assert waitlisted.json()["status"] == "waitlisted"
+
+
+async def test_refusals_from_memory_count_in_the_abuse_limits(
+    db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    settings = dataclasses.replace(db.settings, rate_limit_booking_account=Rate(3, 60))
+    async with AsyncTestClient(app=create_app(settings, engine=db.engine)) as client:
+        slot, _ = await full_slot(make_space, make_slot, make_user, client)
+        citizen = await make_user()
+        for _ in range(3):
+            assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+        limited = assert_problem(await keyed(client, citizen, slot.id), 429, "rate_limited")
+        assert limited["limit"] == "booking"
