@@ -4,9 +4,11 @@ waitlisted booking's place in line. Reading only; loads what several answers nee
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from accounts.models import User
 from accounts.privacy import mask_name
@@ -14,6 +16,8 @@ from booking.models import Booking, BookingEvent, BookingStatus
 from booking.schemas import BookingEventRead, BookingRead, SlotRead, SpaceRef, StaffBookingRead, VenueRef
 from core.clock import to_kst
 from venues.models import Slot, Space, Venue
+
+_Row = TypeVar("_Row", Venue, Space)
 
 
 def booking_read(booking: Booking, venue: Venue, space: Space, *, position: int | None = None) -> BookingRead:
@@ -109,13 +113,26 @@ async def waitlist_positions(session: AsyncSession, bookings: Sequence[Booking])
     return {booking_id: int(count) + 1 for booking_id, count in rows}
 
 
+async def _loaded(session: AsyncSession, model: type[_Row], ids: set[int]) -> dict[int, _Row]:
+    """The rows with these ids: those the session holds already (a booking just made holds its venue and
+    space), the others in one query."""
+    held = session.sync_session.identity_map
+    found: dict[int, _Row] = {}
+    for row_id in ids:
+        row = held.get(identity_key(model, row_id))
+        if isinstance(row, model):
+            found[row_id] = row
+    missing = ids - found.keys()
+    if missing:
+        found.update((r.id, r) for r in (await session.scalars(select(model).where(model.id.in_(missing)))).all())
+    return found
+
+
 async def reads(session: AsyncSession, bookings: Sequence[Booking]) -> list[BookingRead]:
     """Answers for several bookings, their venues and spaces loaded in two queries."""
     if not bookings:
         return []
-    venue_ids = {b.venue_id for b in bookings}
-    space_ids = {b.space_id for b in bookings}
-    venues = {v.id: v for v in (await session.scalars(select(Venue).where(Venue.id.in_(venue_ids)))).all()}
-    spaces = {s.id: s for s in (await session.scalars(select(Space).where(Space.id.in_(space_ids)))).all()}
+    venues = await _loaded(session, Venue, {b.venue_id for b in bookings})
+    spaces = await _loaded(session, Space, {b.space_id for b in bookings})
     positions = await waitlist_positions(session, bookings)
     return [booking_read(b, venues[b.venue_id], spaces[b.space_id], position=positions.get(b.id)) for b in bookings]

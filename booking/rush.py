@@ -45,17 +45,22 @@ class FullSlots:
         self.keys: dict[int, frozenset[str]] = {}
         self.loading: dict[tuple[int, int], asyncio.Future[SlotState]] = {}
 
-    async def refuses(self, version: int, user_id: int, slot_id: int, idempotency_key: str | None) -> bool:
-        """Whether the ordinary path would answer ``sold_out`` to this citizen's request for this slot,
-        as of ``version`` (read before this call)."""
+    async def full(self, version: int, slot_id: int) -> SlotState | None:
+        """The slot as of ``version`` (read before this call) when it is open with no place left; ``None``
+        otherwise, or when ``version`` is older than one already seen (the ordinary path answers)."""
         if version != self.version:
             if self.version is not None and version < self.version:
-                return False  # read before a newer version: let the ordinary path answer
+                return None
             self.version, self.slots, self.keys = version, {}, {}
         state = self.slots.get(slot_id)
         if state is None:
             state = await self._slot(version, slot_id)
-        if not state.full or user_id in state.holders:
+        return state if state.full else None
+
+    async def refuses(self, version: int, slot: SlotState, user_id: int, idempotency_key: str | None) -> bool:
+        """Whether the ordinary path would answer ``sold_out`` to this citizen's request for the full
+        ``slot`` (from ``full``, under the same ``version``)."""
+        if user_id in slot.holders:
             return False
         if idempotency_key is None:
             return True

@@ -24,7 +24,7 @@ from booking.history import History
 from booking.holding import Guest, Holding
 from booking.locks import lock_booking, lock_citizen
 from booking.models import ACTIVE, TAKING, Booking, BookingEvent, BookingStatus, IdempotencyRecord
-from booking.placement import of_booking, of_slot, of_space
+from booking.placement import Placement, of_booking, of_slot, of_space
 from booking.reads import event_read, reads
 from booking.schemas import (
     Availability,
@@ -148,12 +148,16 @@ class BookingService:
                 if record.request_hash != fingerprint:
                     raise IdempotencyMismatch("idempotency_mismatch.detail")
                 return msgspec.convert(record.response, BookingRead), True
+        # The placement is kept while the answer is made: its venue and space stay in the session, and
+        # the notice and the answer read them from there instead of the database.
         if data.slot_id is not None:
             if data.space_id is not None or data.check_in is not None or data.check_out is not None:
                 raise ValidationFailed("validation.slot_or_stay", errors=[field_error("slot_id", "field.slot_or_stay")])
-            booking = await self._book_slot(citizen, data)
+            booking, _placement = await self._book_slot(citizen, data)
         elif data.space_id is not None and data.check_in is not None and data.check_out is not None:
-            booking = await self._book_stay(citizen, data.space_id, data.check_in, data.check_out, data.party_size)
+            booking, _placement = await self._book_stay(
+                citizen, data.space_id, data.check_in, data.check_out, data.party_size
+            )
         else:
             raise ValidationFailed(
                 "validation.slot_or_stay_needed", errors=[field_error("slot_id", "field.slot_or_stay")]
@@ -193,7 +197,7 @@ class BookingService:
         if mine is None and not replay:
             raise SoldOut("sold_out.places_left", remaining=0)
 
-    async def _book_slot(self, citizen: User, data: BookingCreate) -> Booking:
+    async def _book_slot(self, citizen: User, data: BookingCreate) -> tuple[Booking, Placement]:
         assert data.slot_id is not None
         placement = await of_slot(self.session, data.slot_id)
         if placement.space.shape == SpaceShape.STAY:
@@ -201,11 +205,14 @@ class BookingService:
                 "validation.book_stays_by_dates", errors=[field_error("slot_id", "field.stay_space")]
             )
         await self.eligibility.check(Way.BOOKING, citizen, [Wanted.slot(placement)], data.party_size)
-        return await self.holding.new(
+        booking = await self.holding.new(
             Way.BOOKING, citizen, placement, data.party_size, waitlist=data.join_waitlist, actor=citizen
         )
+        return booking, placement
 
-    async def _book_stay(self, citizen: User, space_id: int, check_in: date, check_out: date, party: int) -> Booking:
+    async def _book_stay(
+        self, citizen: User, space_id: int, check_in: date, check_out: date, party: int
+    ) -> tuple[Booking, Placement]:
         placement = await of_space(self.session, space_id)
         if placement.space.shape != SpaceShape.STAY:
             raise ValidationFailed("validation.not_a_stay_space", errors=[field_error("space_id", "field.not_stay")])
@@ -221,7 +228,7 @@ class BookingService:
         for day in await day_statuses(self.session, placement.venue, check_in, last_night, space_id=space_id):
             if not day.open:
                 raise Closed("closed.day", date=day.date.isoformat(), reason=day.reason, reason_en=day.reason_en)
-        return await self.holding.new_stay(citizen, placement, check_in, check_out, party)
+        return await self.holding.new_stay(citizen, placement, check_in, check_out, party), placement
 
     async def walk_in(self, staff: User, venue_id: int, slot_id: int, party_size: int, guest: Guest) -> Booking:
         """Staff book a free place for a guest at the door (then check-in checks them in)."""

@@ -215,10 +215,14 @@ class FastLane:
         version = await self.versions.current()
         if version is None:
             return None
+        # The slot first: a booking of a slot with places left (most of the day) costs one read here.
+        slot = await self.full_slots.full(version, data.slot_id)
+        if slot is None:
+            return None
         principal = await self.principals.of(token, version)
         if principal is None:
             return None
-        if not await self.full_slots.refuses(version, principal.user_id, data.slot_id, idempotency_key):
+        if not await self.full_slots.refuses(version, slot, principal.user_id, idempotency_key):
             return None
         if self.limiter is not None:  # the route's guard and its account's count (accounts.deps)
             try:

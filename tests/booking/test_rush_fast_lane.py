@@ -15,7 +15,7 @@ from sqlalchemy import event, update
 
 from booking.rush import FullSlots
 from core.database import unit_of_work
-from core.ratelimit import Rate
+from core.settings import Rate
 from server.app import create_app
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client, book, slot_state
@@ -50,6 +50,14 @@ async def full_slot(make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeU
     holder = await make_user()
     assert (await book(client, holder.headers, slot_id=slot.id)).status_code == 201
     return slot, holder
+
+
+async def refused_once(make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser, client: Client) -> Any:
+    """A full slot, and a citizen refused it once (the slot and the citizen now remembered)."""
+    slot, _ = await full_slot(make_space, make_slot, make_user, client)
+    citizen = await make_user()
+    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    return slot, citizen
 
 
 async def test_a_sold_out_slot_is_refused_from_memory_after_the_first_answer(
@@ -142,9 +150,7 @@ async def test_a_freed_place_or_a_bigger_slot_is_seen_at_once(
 async def test_a_revoked_token_is_refused_though_it_was_remembered(
     client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:
-    slot, _ = await full_slot(make_space, make_slot, make_user, client)
-    citizen = await make_user()
-    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    slot, citizen = await refused_once(make_space, make_slot, make_user, client)
     assert (await client.post("/api/auth/logout", headers=citizen.headers)).is_success
     assert_problem(await keyed(client, citizen, slot.id), 401, "unauthenticated")
 
@@ -152,9 +158,7 @@ async def test_a_revoked_token_is_refused_though_it_was_remembered(
 async def test_bad_requests_get_the_routes_answers(
     client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:
-    slot, _ = await full_slot(make_space, make_slot, make_user, client)
-    citizen = await make_user()
-    assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    slot, citizen = await refused_once(make_space, make_slot, make_user, client)
     bad_key = await client.post(
         "/api/bookings", json={"slot_id": slot.id}, headers={**citizen.headers, "Idempotency-Key": "x" * 256}
     )

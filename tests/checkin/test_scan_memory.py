@@ -25,6 +25,16 @@ async def scan(client: Client, door: Door, payload: str, **headers: str) -> Any:
     return await client.post("/api/checkin/scan", json=body, headers={**door.staff.headers, **headers})
 
 
+async def remembered(client: Client, door: Door, make_user: MakeUser) -> tuple[Any, str]:
+    """A booking checked in at the door, and its code scanned once more (an answer now remembered)."""
+    citizen = await make_user()
+    booking = await door.booking(citizen, timedelta(minutes=10))
+    code = await code_of(client, citizen, booking.id)
+    assert (await scan(client, door, code)).json()["result"] == "checked_in"
+    assert (await scan(client, door, code)).json()["result"] == "already_checked_in"
+    return booking, code
+
+
 async def test_a_repeated_scan_is_answered_again_without_the_database(
     client: Client, db: Database, door: Door, make_user: MakeUser
 ) -> None:
@@ -49,11 +59,7 @@ async def test_a_repeated_scan_is_answered_again_without_the_database(
 
 
 async def test_a_write_ends_what_was_remembered(client: Client, door: Door, make_user: MakeUser) -> None:
-    citizen = await make_user()
-    booking = await door.booking(citizen, timedelta(minutes=10))
-    code = await code_of(client, citizen, booking.id)
-    await scan(client, door, code)
-    assert (await scan(client, door, code)).json()["result"] == "already_checked_in"
+    booking, code = await remembered(client, door, make_user)
     undone = await client.post(f"/api/bookings/{booking.id}/undo-check-in", headers=door.staff.headers)
     assert undone.status_code == 200, undone.text
     assert (await scan(client, door, code)).json()["result"] == "checked_in"  # checked in again, not remembered
@@ -65,11 +71,7 @@ async def test_a_write_ends_what_was_remembered(client: Client, door: Door, make
 async def test_an_expired_key_is_seen_though_the_scan_was_remembered(
     client: Client, db: Database, door: Door, make_user: MakeUser
 ) -> None:
-    citizen = await make_user()
-    booking = await door.booking(citizen, timedelta(minutes=10))
-    code = await code_of(client, citizen, booking.id)
-    await scan(client, door, code)
-    assert (await scan(client, door, code)).json()["result"] == "already_checked_in"
+    _, code = await remembered(client, door, make_user)
     async with unit_of_work(db.engine) as session:  # the key ends (as a rotation's grace period does)
         await session.execute(update(CheckinKey).values(expires_at=utcnow() - timedelta(minutes=1)))
         await key_ring(session, db.settings.secret_key, refresh=True)
@@ -79,11 +81,7 @@ async def test_an_expired_key_is_seen_though_the_scan_was_remembered(
 async def test_other_staff_and_revoked_tokens_get_their_own_answers(
     client: Client, door: Door, make_user: MakeUser, make_venue: MakeVenue
 ) -> None:
-    citizen = await make_user()
-    booking = await door.booking(citizen, timedelta(minutes=10))
-    code = await code_of(client, citizen, booking.id)
-    await scan(client, door, code)
-    assert (await scan(client, door, code)).json()["result"] == "already_checked_in"
+    _, code = await remembered(client, door, make_user)
     elsewhere = await make_user(role="staff", venues=[await make_venue()])
     body = {"payload": code, "venue_id": door.venue.id}
     assert_problem(await client.post("/api/checkin/scan", json=body, headers=elsewhere.headers), 403, "forbidden")
