@@ -11,6 +11,7 @@ are valid are remembered: a wrong one goes the ordinary way (and gets its 401 th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -18,7 +19,7 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from accounts.models import AccessToken, Role, User, VenueAssignment
+from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
 from accounts.services import token_holder
 from core.clock import utcnow
 from core.database import read_only
@@ -72,7 +73,9 @@ class Principals:
             ).first()
             if row is None:
                 return None
-            venues = (
-                await session.scalars(select(VenueAssignment.venue_id).where(VenueAssignment.user_id == row.id))
-            ).all()
+            venues: Sequence[int] = ()
+            if row.role in VENUE_SCOPED_ROLES:  # a citizen or an admin works at no venue of their own
+                venues = (
+                    await session.scalars(select(VenueAssignment.venue_id).where(VenueAssignment.user_id == row.id))
+                ).all()
         return Principal(row.id, row.role, row.expires_at, frozenset(venues))
