@@ -23,6 +23,7 @@ request body, the same language: the same answer, counted by the same abuse limi
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -124,7 +125,7 @@ class FastLane:
         answered again from memory to the same staff member for the same code, while the version holds
         (and for ``SCAN_TTL_SECONDS`` at most: a key's expiry is the clock's)."""
         chunks, more = await self._body(receive)
-        seen: tuple[int, int, tuple[bytes, str]] | None = None
+        seen: tuple[int, str, tuple[bytes, str]] | None = None
         try:
             seen = await self._scan_key(scope, b"".join(chunks) if not more else None)
         except Exception:  # the ordinary path answers (or fails) itself
@@ -132,9 +133,15 @@ class FastLane:
         if seen is None:
             await app(scope, _replay(chunks, more, receive), _unmarked(send))
             return
-        version, user_id, key = seen
+        version, token, key = seen
         entry = self.scan_answers.get(version, key)
-        if entry is None:
+        principal = None
+        if entry is not None:  # who asks is read only for an answer to give (a check-in reads it itself)
+            try:
+                principal = await self.principals.of(token, version)
+            except Exception:  # the ordinary path answers (or fails) itself
+                principal = None
+        if entry is None or principal is None:
             captured = _Captured(send)
             await app(scope, _replay(chunks, more, receive), captured.send)
             if captured.entry is not None:
@@ -143,7 +150,7 @@ class FastLane:
         if self.limiter is not None:  # the route's guard and its account's count
             try:
                 await self.limiter.check_address(RateLimit.SCAN, scope)
-                await self.limiter.check_account(RateLimit.SCAN, account_key(user_id))
+                await self.limiter.check_account(RateLimit.SCAN, account_key(principal.user_id))
             except RateLimited as limited:
                 scope["path_template"] = SCANS
                 await self._answer(scope, send, limited)
@@ -152,7 +159,9 @@ class FastLane:
         await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
         await send({"type": "http.response.body", "body": entry.body, "more_body": False})
 
-    async def _scan_key(self, scope: Scope, body: bytes | None) -> tuple[int, int, tuple[bytes, str]] | None:
+    async def _scan_key(self, scope: Scope, body: bytes | None) -> tuple[int, str, tuple[bytes, str]] | None:
+        """The version, the bearer token and the key of the answer: the body, the token's digest and the
+        reader's language (the token itself is checked when a kept answer is to be given)."""
         if body is None:
             return None
         token = None
@@ -164,10 +173,7 @@ class FastLane:
         version = await self.versions.current()
         if version is None:
             return None
-        principal = await self.principals.of(token, version)
-        if principal is None:
-            return None
-        return version, principal.user_id, (body, f"{principal.user_id}:{_locale(scope)}")
+        return version, token, (body, f"{hashlib.sha256(token.encode()).hexdigest()}:{_locale(scope)}")
 
     async def _body(self, receive: Receive) -> tuple[list[bytes], bool]:
         """The request's body, or as much of it as may be kept (``more``: the rest is still to come)."""

