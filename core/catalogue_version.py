@@ -10,7 +10,8 @@ is the last statement before ``COMMIT`` (``before_commit``): a rolled-back write
 version row is locked only between that statement and the commit. New tables bump by default.
 
 Reading it must cost next to nothing, since every cached answer asks: SQLite reads it on a plain
-``sqlite3`` connection of its own in the event loop's thread (a WAL read, microseconds, no thread hop);
+``sqlite3`` connection of its own in the event loop's thread (a WAL read, microseconds, no thread hop;
+never a wait: a busy file is read through the engine instead, off the loop);
 PostgreSQL, with a pool configured, on one connection of the pool kept for it and queried through
 ``asyncpg`` itself (one round trip, no transaction, one query at a time per process shared by the
 requests that wait for it); otherwise through the engine.
@@ -32,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from core.database import metadata
+from core.database import metadata, sqlite_write_intent
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -171,16 +172,24 @@ class VersionReader:
     async def fetch_row(self, sql: str) -> tuple[Any, ...] | None:
         """The first row of a read-only query without parameters (``None``: no row). Failures raise."""
         if self._sqlite_path is not None:
-            return self._read_sqlite(sql)
-        if self._pg:
+            try:
+                return self._read_sqlite(sql)
+            except sqlite3.OperationalError:  # busy (a checkpoint, a recovery): wait in a thread, not the loop
+                pass
+        elif self._pg:
             return await self._read_postgres(sql)
-        async with self.engine.connect() as conn:
-            row = (await conn.exec_driver_sql(sql)).first()
+        intent = sqlite_write_intent.set(False)  # a read: never BEGIN IMMEDIATE behind the writers
+        try:
+            async with self.engine.connect() as conn:
+                row = (await conn.exec_driver_sql(sql)).first()
+        finally:
+            sqlite_write_intent.reset(intent)
         return None if row is None else tuple(row)
 
     def _read_sqlite(self, sql: str) -> tuple[Any, ...] | None:
         if self._sqlite is None:
-            conn = sqlite3.connect(self._sqlite_path or "", timeout=5, isolation_level=None, check_same_thread=False)
+            # No busy wait: this runs in the event loop's thread, which must never sleep on a lock.
+            conn = sqlite3.connect(self._sqlite_path or "", timeout=0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
             self._sqlite = conn
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -283,6 +284,23 @@ async def test_health_runs_one_query(db: Database, client: Client, monkeypatch: 
     assert reads == [LEASE_QUERY]
     assert len([s for s in statements if not s.lstrip().upper().startswith(("BEGIN", "PRAGMA", "ROLLBACK"))]) <= 1
     assert all("scheduler_lease" in s for s in statements if s.lstrip().upper().startswith("SELECT")), statements
+
+
+async def test_health_never_waits_in_the_event_loop_for_a_busy_sqlite_file(
+    db: Database, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cheap SQLite read runs in the loop's thread with no busy wait; when the file is busy it is
+    read through the engine (off the loop), and /health still answers."""
+    if db.backend != "sqlite":
+        pytest.skip("SQLite's own reader")
+
+    def busy(self: VersionReader, sql: str) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(VersionReader, "_read_sqlite", busy)
+    body = (await client.get("/health")).json()
+    assert (body["status"], body["database"]) == ("ok", "ok")
+    assert await VersionReader(db.engine, db.settings).current() is not None
 
 
 async def test_health_reports_redis_unreachable_as_degraded_not_down(db: Database) -> None:
