@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from advanced_alchemy.base import IdentityAuditBase
 from advanced_alchemy.types import DateTimeUTC
@@ -21,6 +22,13 @@ class Role(StrEnum):
 
 # Roles whose powers stop at the venues they are assigned to.
 VENUE_SCOPED_ROLES = frozenset({Role.STAFF, Role.MANAGER})
+
+
+class Worker(Protocol):
+    """Who may work at venues: an account, or what is remembered of its token's holder
+    (``accounts.principals.Principal``)."""
+
+    def can_work_at(self, venue_id: int, *roles: Role) -> bool: ...
 
 
 class User(IdentityAuditBase):

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Role, User
+from accounts.models import Role, User, Worker
 from audit.log import record as audit
 from booking.errors import InvalidTransition
 from booking.models import Booking
@@ -22,7 +22,7 @@ from venues.models import Slot, SlotOrigin, SlotStatus, Space, SpaceShape
 from venues.slots import slot_capacity
 
 
-def require_staff(user: User, venue_id: int) -> None:
+def require_staff(user: Worker, venue_id: int) -> None:
     if not user.can_work_at(venue_id, Role.STAFF, Role.MANAGER):
         raise Forbidden("forbidden.venue", venue_id=venue_id)
 

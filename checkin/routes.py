@@ -16,8 +16,7 @@ from booking.schemas import BookingRead
 from checkin import qr
 from checkin.offline import Offline
 from checkin.schemas import Manifest, ScanRequest, ScanResult, SyncRequest, SyncResult, WalkInCreate
-from checkin.services import REPEATABLE_RESULTS, CheckinService
-from core.catalogue_version import REPEATABLE_HEADER
+from checkin.services import CheckinService
 from core.clock import today_kst
 from core.fields import Id
 from core.ratelimit import RateLimit, rate_limit
@@ -96,14 +95,11 @@ class CheckinController(Controller):
     )
     async def scan(
         self, data: ScanRequest, current_user: User, db_session: AsyncSession, settings: Settings
-    ) -> Response[ScanResult]:
-        result = await CheckinService(db_session, settings).scan(
+    ) -> ScanResult:
+        # Scans that write nothing are mostly answered before this route (server.fast_lane).
+        return await CheckinService(db_session, settings).scan(
             current_user, data.venue_id, data.payload, arrived=data.arrived, device_id=data.device_id
         )
-        # Nothing written (a scan that lost a race to check in records itself) and nothing the clock
-        # changes: the same scan may be answered again from memory (server.fast_lane).
-        repeatable = result.result in REPEATABLE_RESULTS and not db_session.new
-        return Response(result, headers={REPEATABLE_HEADER: "1"} if repeatable else None)
 
     @get(
         "/venues/{venue_id:int}/manifest",

@@ -5,6 +5,7 @@ undoing a mistaken check-in. Every change is a conditional UPDATE recorded in th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from accounts.models import User
+from accounts.models import User, Worker
 from accounts.privacy import mask_name
 from booking.errors import InvalidTransition
 from booking.history import History
@@ -62,8 +63,18 @@ SCAN_MESSAGES: Final = {
 
 
 # Answers given without writing and whatever the clock says: the same scan gets the same answer for as
-# long as nothing is written (``core.catalogue_version.REPEATABLE_HEADER``).
+# long as nothing is written (``server.fast_lane`` gives it again from memory).
 REPEATABLE_RESULTS: Final = frozenset({"already_checked_in", "cancelled", "wrong_venue", "invalid", "not_found"})
+
+
+@dataclass(slots=True)
+class Arrival:
+    """A scan that checks its booking in: what ``CheckinService.read_scan`` found for the write."""
+
+    booking: Booking
+    venue: Venue
+    space: Space
+    about: dict[str, object]  # the holder's masked name and the party, for the answer
 
 
 def scan_answer(result: str, booking: BookingRead | None = None, **extra: object) -> ScanResult:
@@ -140,9 +151,12 @@ class CheckinService:
 
     # --- scanning --------------------------------------------------------------------------------
 
-    async def scan(
-        self, staff: User, venue_id: int, payload: str, *, arrived: int | None = None, device_id: str = "web"
-    ) -> ScanResult:
+    async def read_scan(
+        self, staff: Worker, venue_id: int, payload: str, *, arrived: int | None = None
+    ) -> ScanResult | Arrival:
+        """Everything a scan decides before it writes: its answer when it writes nothing (every result
+        but a check-in), or the booking to check in. Reads only, so that ``server.fast_lane`` can answer
+        a door's scans from a read-only session, outside SQLite's queue of writers."""
         require_staff(staff, venue_id)
         claims = await self.verify(payload)
         if claims is None:
@@ -189,6 +203,15 @@ class CheckinService:
                 errors=[field_error("arrived", "field.at_most", max=booking.party_size)],
                 party_size=booking.party_size,
             )
+        return Arrival(booking, venue, space, about)
+
+    async def scan(
+        self, staff: User, venue_id: int, payload: str, *, arrived: int | None = None, device_id: str = "web"
+    ) -> ScanResult:
+        seen = await self.read_scan(staff, venue_id, payload, arrived=arrived)
+        if isinstance(seen, ScanResult):
+            return seen
+        booking = seen.booking
         checked = await self.check_in(booking, staff.id, self.now, arrived, "scanned")
         self.session.add(
             CheckinScan(
@@ -211,10 +234,10 @@ class CheckinService:
             await self.session.refresh(booking)
         return scan_answer(
             "checked_in" if checked else "already_checked_in",
-            booking_read(booking, venue, space),
+            booking_read(booking, seen.venue, seen.space),
             arrived=booking.arrived,
             checked_in_at=to_kst(booking.checked_in_at) if booking.checked_in_at else None,
-            **about,
+            **seen.about,
         )
 
     async def check_in(

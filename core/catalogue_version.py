@@ -78,10 +78,6 @@ QUIET_TABLES: Final = frozenset(
 # logout, a password change) must be seen at once by every process that remembers who the token was
 # (``accounts.principals``), and those memories are tagged with the version too.
 QUIET_INSERTS: Final = frozenset({"access_token"})
-# A route's mark on an answer that holds, as it is, for as long as the catalogue version does: it wrote
-# nothing, and the clock does not change it (``server.fast_lane`` gives it again from memory, and
-# removes the mark before the answer is sent).
-REPEATABLE_HEADER: Final = "x-seoulrun-repeatable"
 _DIRTY: Final = "seoulrun.catalogue_dirty"
 _QUIET: Final = "seoulrun.catalogue_quiet"
 _BUMP: Final = (

@@ -330,6 +330,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         limiter,
         max_body_bytes=settings.max_body_bytes,
         health=lambda: health_report(versions, leader, redis),
+        settings=settings,
     )
     app.asgi_handler = security_headers(
         fast_lane.wrap(read_cache.wrap(app.asgi_handler)), https=settings.base_url.startswith("https://")

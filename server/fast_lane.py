@@ -15,15 +15,16 @@ Only a request the route would refuse as sold out is answered here: a well-forme
 place left that this citizen does not hold, a key this citizen has not used. Everything else, and
 anything that cannot be read (the database away), is passed to the app unchanged, body included.
 
-A scan is answered from memory only when the route said its answer can be given again as it is
-(``core.catalogue_version.REPEATABLE_HEADER``, which never reaches the client): it wrote nothing and
-does not depend on the clock, so it holds while the version does. The same staff member, the same
-request body, the same language: the same answer, counted by the same abuse limits.
+A door's scan that writes nothing (``already_checked_in``, ``wrong_venue``, ``too_early``, …: every
+answer but a check-in) is answered here by ``checkin.services.CheckinService.read_scan`` in a session
+that only reads, so that on SQLite it never waits in the queue of writers; a check-in goes to the route.
+An answer the clock does not change is kept for the same request body while the version holds (for
+``SCAN_TTL_SECONDS`` at most, and never past a signing key's end), for any staff member of the venue:
+the answer names nobody who asks. Each is counted by the route's abuse limits.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -32,32 +33,40 @@ from typing import Any, Final
 
 import msgspec
 from litestar.enums import ScopeType
-from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncEngine
+from litestar.serialization import encode_json
+from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.deps import account_key, bearer_of
+from accounts.models import Role
 from accounts.principals import Principals
 from booking.errors import SoldOut
 from booking.rush import FullSlots
 from booking.schemas import BookingCreate
-from core.catalogue_version import REPEATABLE_HEADER, VersionReader
+from checkin.keys import key_ring
+from checkin.schemas import ScanRequest, ScanResult
+from checkin.services import REPEATABLE_RESULTS, CheckinService
+from core.catalogue_version import VersionReader
+from core.clock import utcnow
+from core.database import read_only
 from core.errors import LANGUAGE_COOKIE, PROBLEM_MEDIA_TYPE, DomainError, RateLimited, domain_problem
 from core.fields import ONE_LINE_PATTERN
 from core.i18n import negotiate
 from core.metrics import count_booking
 from core.ratelimit import Limiter, RateLimit
+from core.settings import Settings
 
 HEALTH: Final = "/health"
 BOOKINGS: Final = "/api/bookings"
 SCANS: Final = "/api/checkin/scan"
-MEMO_HEADER: Final = REPEATABLE_HEADER.encode()
-SCAN_TTL_SECONDS: Final = 5.0
+SCAN_TTL_SECONDS: Final = 60.0
 MAX_SCAN_ANSWERS: Final = 20_000
 _KEY_PATTERN: Final = re.compile(ONE_LINE_PATTERN)
 _MAX_KEY: Final = 255  # booking.routes.IdempotencyKey
 # ``/health``'s answer: its status and body.
 Health = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
 _DECODER: Final = msgspec.json.Decoder(BookingCreate)
+_SCAN_DECODER: Final = msgspec.json.Decoder(ScanRequest)
 _ENCODER: Final = msgspec.json.Encoder()
 
 
@@ -70,8 +79,11 @@ class FastLane:
         *,
         max_body_bytes: int,
         health: Health | None = None,
+        settings: Settings | None = None,
     ) -> None:
+        self.engine = engine
         self.health = health
+        self.settings = settings  # for scans (the QR keys' secret); without it every scan goes to the route
         self.versions = versions
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
@@ -120,49 +132,29 @@ class FastLane:
         await self._answer(scope, send, refusal)
 
     async def _scan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-        """A scan the route answered without writing, and whatever the clock says (``already_checked_in``,
-        ``cancelled``, ``wrong_venue``, ``invalid``, ``not_found``: it marks them ``MEMO_HEADER``), is
-        answered again from memory to the same staff member for the same code, while the version holds
-        (and for ``SCAN_TTL_SECONDS`` at most: a key's expiry is the clock's)."""
+        """A scan that writes nothing (every answer but a check-in) is answered here, read in a session
+        that only reads: on SQLite outside the queue of writers, which a door's scans would otherwise
+        join one by one. Its answer, when the clock does not change it (``REPEATABLE_RESULTS``), is kept
+        for the same request while the version holds. A check-in, and anything in doubt, goes to the
+        route."""
         chunks, more = await self._body(receive)
-        seen: tuple[int, str, tuple[bytes, str]] | None = None
+        answer: _Entry | RateLimited | None = None
         try:
-            seen = await self._scan_key(scope, b"".join(chunks) if not more else None)
+            answer = await self._scan_answer(scope, b"".join(chunks) if not more else None)
         except Exception:  # the ordinary path answers (or fails) itself
-            seen = None
-        if seen is None:
-            await app(scope, _replay(chunks, more, receive), _unmarked(send))
+            answer = None
+        if answer is None:
+            await app(scope, _replay(chunks, more, receive), send)
             return
-        version, token, key = seen
-        entry = self.scan_answers.get(version, key)
-        principal = None
-        if entry is not None:  # who asks is read only for an answer to give (a check-in reads it itself)
-            try:
-                principal = await self.principals.of(token, version)
-            except Exception:  # the ordinary path answers (or fails) itself
-                principal = None
-        if entry is None or principal is None:
-            captured = _Captured(send)
-            await app(scope, _replay(chunks, more, receive), captured.send)
-            if captured.entry is not None:
-                self.scan_answers.put(version, key, captured.entry)
-            return
-        if self.limiter is not None:  # the route's guard and its account's count
-            try:
-                await self.limiter.check_address(RateLimit.SCAN, scope)
-                await self.limiter.check_account(RateLimit.SCAN, account_key(principal.user_id))
-            except RateLimited as limited:
-                scope["path_template"] = SCANS
-                await self._answer(scope, send, limited)
-                return
         scope["path_template"] = SCANS
-        await send({"type": "http.response.start", "status": 200, "headers": entry.headers})
-        await send({"type": "http.response.body", "body": entry.body, "more_body": False})
+        if isinstance(answer, RateLimited):
+            await self._answer(scope, send, answer)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.body, "more_body": False})
 
-    async def _scan_key(self, scope: Scope, body: bytes | None) -> tuple[int, str, tuple[bytes, str]] | None:
-        """The version, the bearer token and the key of the answer: the body, the token's digest and the
-        reader's language (the token itself is checked when a kept answer is to be given)."""
-        if body is None:
+    async def _scan_answer(self, scope: Scope, body: bytes | None) -> _Entry | RateLimited | None:
+        if body is None or self.settings is None:
             return None
         token = None
         for name, value in scope["headers"]:
@@ -173,7 +165,34 @@ class FastLane:
         version = await self.versions.current()
         if version is None:
             return None
-        return version, token, (body, f"{hashlib.sha256(token.encode()).hexdigest()}:{_locale(scope)}")
+        principal = await self.principals.of(token, version)
+        if principal is None:
+            return None
+        data = _SCAN_DECODER.decode(body)
+        if not principal.can_work_at(data.venue_id, Role.STAFF, Role.MANAGER):
+            return None  # the route's 403
+        entry = self.scan_answers.get(version, body)
+        if entry is None:
+            async with read_only(self.engine) as session:
+                service = CheckinService(session, self.settings)
+                seen = await service.read_scan(principal, data.venue_id, data.payload, arrived=data.arrived)
+                if not isinstance(seen, ScanResult):
+                    return None  # a check-in: the route writes it
+                payload = encode_json(seen)
+                entry = _Entry(
+                    [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+                    payload,
+                    time.monotonic() + await _kept_for(session, self.settings.secret_key),
+                )
+            if seen.result in REPEATABLE_RESULTS:
+                self.scan_answers.put(version, body, entry)
+        if self.limiter is not None:  # the route's guard and its account's count
+            try:
+                await self.limiter.check_address(RateLimit.SCAN, scope)
+                await self.limiter.check_account(RateLimit.SCAN, account_key(principal.user_id))
+            except RateLimited as limited:
+                return limited
+        return entry
 
     async def _body(self, receive: Receive) -> tuple[list[bytes], bool]:
         """The request's body, or as much of it as may be kept (``more``: the rest is still to come)."""
@@ -287,59 +306,41 @@ def _replay(chunks: list[bytes], more: bool, receive: Receive) -> Receive:
     return again
 
 
+async def _kept_for(session: AsyncSession, secret_key: str) -> float:
+    """How long a scan's answer may be given again: ``SCAN_TTL_SECONDS``, and never past the moment a
+    key of the ring stops verifying (a code it signed turns ``invalid`` then, whatever was written)."""
+    ring = await key_ring(session, secret_key)
+    now = utcnow()
+    ends = [(expires - now).total_seconds() for expires in ring.expires.values() if expires is not None]
+    return max(0.0, min([SCAN_TTL_SECONDS, *ends]))
+
+
 @dataclass(slots=True)
 class _Entry:
     headers: list[tuple[bytes, bytes]]
     body: bytes
-    born: float
+    until: float  # time.monotonic()
 
 
 class _Answers:
-    """Answers kept under one catalogue version (a newer one starts afresh)."""
+    """Scans' answers kept under one catalogue version (a newer one starts afresh), by request body."""
 
     def __init__(self) -> None:
         self.version: int | None = None
-        self.entries: dict[tuple[bytes, str], _Entry] = {}
+        self.entries: dict[bytes, _Entry] = {}
 
-    def get(self, version: int, key: tuple[bytes, str]) -> _Entry | None:
+    def get(self, version: int, key: bytes) -> _Entry | None:
         if version != self.version:
             return None
         entry = self.entries.get(key)
-        if entry is not None and time.monotonic() - entry.born > SCAN_TTL_SECONDS:
+        if entry is not None and time.monotonic() >= entry.until:
             del self.entries[key]
             return None
         return entry
 
-    def put(self, version: int, key: tuple[bytes, str], entry: _Entry) -> None:
+    def put(self, version: int, key: bytes, entry: _Entry) -> None:
         if self.version is not None and version < self.version:
             return
         if version != self.version or len(self.entries) >= MAX_SCAN_ANSWERS:
             self.version, self.entries = version, {}
         self.entries[key] = entry
-
-
-class _Captured:
-    """Passes the app's answer on, without ``MEMO_HEADER``; keeps it when it was marked and whole."""
-
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self._headers: list[tuple[bytes, bytes]] | None = None
-        self._chunks: list[bytes] = []
-        self.entry: _Entry | None = None
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            headers = list(message.get("headers", []))
-            kept = [(n, v) for n, v in headers if n.lower() != MEMO_HEADER]
-            if message["status"] == 200 and len(kept) != len(headers):
-                self._headers = kept
-            message = {**message, "headers": kept}
-        elif message["type"] == "http.response.body" and self._headers is not None:
-            self._chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                self.entry = _Entry(self._headers, b"".join(self._chunks), time.monotonic())
-        await self._send(message)
-
-
-def _unmarked(send: Send) -> Send:
-    return _Captured(send).send

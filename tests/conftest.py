@@ -8,6 +8,7 @@ Isolation: SQLite gets a new file per test; PostgreSQL a new schema per test, dr
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -71,16 +72,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+async def sqlite_database(tmp_path: Path, **settings: Any) -> AsyncIterator[Database]:
+    """A test's SQLite database (``settings`` overriding the tests' own), for ``db`` and for the tests
+    of what only SQLite has (one write lock per file)."""
+    configured = dataclasses.replace(_settings(f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}"), **settings)
+    engine = create_engine(configured)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield Database("sqlite", configured, engine)
+    await engine.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     backend: str = request.param
     if backend == "sqlite":
-        settings = _settings(f"sqlite+aiosqlite:///{tmp_path / 'test.sqlite3'}")
-        engine = create_engine(settings)
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        yield Database(backend, settings, engine)
-        await engine.dispose()
+        async for database in sqlite_database(tmp_path):
+            yield database
         return
     if not POSTGRES_URL:
         if POSTGRES_REQUIRED:
