@@ -105,6 +105,27 @@ async def test_x_request_id_is_returned_as_given_or_made_when_missing_or_unsafe(
     assert missing.headers["x-request-id"] == "lost-1"
 
 
+def test_made_request_ids_differ_between_forked_workers() -> None:
+    """Workers are forked from one process: each draws its own ids (a count alone would repeat)."""
+    import os
+
+    from server.observability import _ids
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the worker: its first ids, to the parent
+        os.write(write, (_ids.next() + _ids.next()).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs = os.read(read, 64).decode()
+    os.close(read)
+    ours = {_ids.next() for _ in range(1000)}
+    assert len(ours) == 1000
+    assert {theirs[:32], theirs[32:]}.isdisjoint(ours)
+    assert theirs[:16] != next(iter(ours))[:16]
+
+
 async def test_lines_logged_while_serving_a_request_carry_its_id(caplog: pytest.LogCaptureFixture) -> None:
     from server.logs import request_id
 
