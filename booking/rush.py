@@ -8,9 +8,10 @@ taken or given back, a slot's status or capacity, a booking made with an ``Idemp
 record is written with the booking). So what was read under version V holds while the version is V.
 
 The refusal is given only when the ordinary path would give it too: the slot is open with no place
-left, the citizen holds no active booking of it (they get ``already_booked``), and the request's
-``Idempotency-Key`` is not one the citizen has used (a retry gets its first answer). Anything else,
-or anything unknown, goes the ordinary way; the guarded UPDATE stays the only guard of the places.
+left, and the request's ``Idempotency-Key`` is not one the citizen has used (a retry gets its first
+answer). A citizen who holds one of its places and asks again gets ``already_booked``, as the ordinary
+path answers them before any lock. Anything else, or anything unknown, goes the ordinary way; the
+guarded UPDATE stays the only guard of the places.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from booking.errors import AlreadyBooked, SoldOut
 from booking.models import ACTIVE, Booking, IdempotencyRecord
 from core.database import read_only
+from core.errors import DomainError
 from venues.models import Slot, SlotStatus
 
 # Per process and version, at most this many slots and citizens' keys (then the memory starts again).
@@ -57,21 +60,25 @@ class FullSlots:
             state = await self._slot(version, slot_id)
         return state if state.full else None
 
-    async def refuses(self, version: int, slot: SlotState, user_id: int, idempotency_key: str | None) -> bool:
-        """Whether the ordinary path would answer ``sold_out`` to this citizen's request for the full
-        ``slot`` (from ``full``, under the same ``version``)."""
+    async def refusal(
+        self, version: int, slot: SlotState, user_id: int, idempotency_key: str | None
+    ) -> DomainError | None:
+        """The ordinary path's answer to this citizen's request for the full ``slot`` (from ``full``,
+        under the same ``version``): ``already_booked`` to a holder, ``sold_out`` to anyone else; ``None``
+        for a retry of a request the citizen made before (its first answer is replayed there)."""
+        if idempotency_key is not None:
+            keys = self.keys.get(user_id)
+            if keys is None:
+                keys = await self._keys(user_id)
+                if self.version == version:
+                    if len(self.keys) >= MAX_CITIZENS:
+                        self.keys.clear()
+                    self.keys[user_id] = keys
+            if idempotency_key in keys:
+                return None
         if user_id in slot.holders:
-            return False
-        if idempotency_key is None:
-            return True
-        keys = self.keys.get(user_id)
-        if keys is None:
-            keys = await self._keys(user_id)
-            if self.version == version:
-                if len(self.keys) >= MAX_CITIZENS:
-                    self.keys.clear()
-                self.keys[user_id] = keys
-        return idempotency_key not in keys
+            return AlreadyBooked("already_booked.slot")
+        return SoldOut("sold_out.places_left", remaining=0)
 
     async def _slot(self, version: int, slot_id: int) -> SlotState:
         """One read per slot and version in a process, however many requests ask at once."""

@@ -19,7 +19,15 @@ from accounts.models import Role, User
 from booking import availability, operations
 from booking.closures import Closures
 from booking.eligibility import Eligibility, Wanted
-from booking.errors import Closed, IdempotencyMismatch, InvalidTransition, SoldOut, TooLateToCancel, WindowClosed
+from booking.errors import (
+    AlreadyBooked,
+    Closed,
+    IdempotencyMismatch,
+    InvalidTransition,
+    SoldOut,
+    TooLateToCancel,
+    WindowClosed,
+)
 from booking.history import History
 from booking.holding import Guest, Holding
 from booking.locks import lock_booking, lock_citizen
@@ -180,7 +188,8 @@ class BookingService:
 
     async def _refuse_if_full(self, user: User, slot_id: int, idempotency_key: str | None) -> None:
         """The rush's fast path: most requests for a popular slot come after its last place is gone.
-        Answer those before any lock or rule; the guarded UPDATE stays the only guard of the places."""
+        Answer those before any lock or rule (``sold_out``, or ``already_booked`` to a citizen who holds
+        one of its places and asks again); the guarded UPDATE stays the only guard of the places."""
         remaining = await self.session.scalar(
             select(Slot.capacity - Slot.taken).where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN)
         )
@@ -194,8 +203,11 @@ class BookingService:
                 IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == idempotency_key
             )
         )
-        if mine is None and not replay:
-            raise SoldOut("sold_out.places_left", remaining=0)
+        if replay:
+            return  # a retry gets its first answer
+        if mine is not None:  # what the rules would say, without the citizen's lock
+            raise AlreadyBooked("already_booked.slot")
+        raise SoldOut("sold_out.places_left", remaining=0)
 
     async def _book_slot(self, citizen: User, data: BookingCreate) -> tuple[Booking, Placement]:
         assert data.slot_id is not None

@@ -1,6 +1,6 @@
 """Answers given before Litestar's routing to the requests of the busiest moments: ``POST
-/api/bookings`` for a slot that is sold out and a door's repeated ``POST /api/checkin/scan`` from
-memory, and ``GET /health`` (which load balancers poll on every server) straight from its report.
+/api/bookings`` for a slot that is sold out, from memory; a door's ``POST /api/checkin/scan`` that writes
+nothing; and ``GET /health`` (which load balancers poll on every server) straight from its report.
 
 At 10:00 a popular slot's places go in the first seconds; the requests that follow, many times more,
 all get ``409 sold_out``. Each would cost the whole request path: routing, the account's query, on
@@ -10,10 +10,11 @@ the read cache, inside the security headers and the request's log line) answers 
 version, with the very answer the booking route would give: the same problem details in the reader's
 language, counted by the same abuse limits and metrics.
 
-Only a request the route would refuse as sold out is answered here: a well-formed body for one slot
-(no waitlist), a valid bearer token, a well-formed ``Idempotency-Key`` or none, an open slot with no
-place left that this citizen does not hold, a key this citizen has not used. Everything else, and
-anything that cannot be read (the database away), is passed to the app unchanged, body included.
+Only a request the route would refuse before any lock is answered here: a well-formed body for one
+slot (no waitlist), a valid bearer token, a well-formed ``Idempotency-Key`` or none that this citizen
+has not used, an open slot with no place left: ``sold_out``, or ``already_booked`` to a citizen who
+holds one of its places. Everything else, and anything that cannot be read (the database away), is
+passed to the app unchanged, body included.
 
 A door's scan that writes nothing (``already_checked_in``, ``wrong_venue``, ``too_early``, …: every
 answer but a check-in) is answered here by ``checkin.services.CheckinService.read_scan`` in a session
@@ -40,7 +41,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from accounts.deps import account_key, bearer_of
 from accounts.models import Role
 from accounts.principals import Principals
-from booking.errors import SoldOut
 from booking.rush import FullSlots
 from booking.schemas import BookingCreate
 from checkin.keys import key_ring
@@ -247,7 +247,8 @@ class FastLane:
         principal = await self.principals.of(token, version)
         if principal is None:
             return None
-        if not await self.full_slots.refuses(version, slot, principal.user_id, idempotency_key):
+        refusal = await self.full_slots.refusal(version, slot, principal.user_id, idempotency_key)
+        if refusal is None:
             return None
         if self.limiter is not None:  # the route's guard and its account's count (accounts.deps)
             try:
@@ -256,8 +257,8 @@ class FastLane:
             except RateLimited as limited:
                 count_booking(limited.code)
                 return limited
-        count_booking(SoldOut.code)
-        return SoldOut("sold_out.places_left", remaining=0)
+        count_booking(refusal.code)
+        return refusal
 
     async def _answer(self, scope: Scope, send: Send, refusal: DomainError) -> None:
         locale = _locale(scope)

@@ -7,13 +7,16 @@ import dataclasses
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event, update
 
+from accounts.models import User
 from booking.rush import FullSlots
+from core.clock import utcnow
 from core.database import unit_of_work
 from core.settings import Rate
 from server.app import create_app
@@ -74,6 +77,7 @@ async def test_a_sold_out_slot_is_refused_from_memory_after_the_first_answer(
     assert await slot_state(db, slot.id) == (1, 1)
 
 
+@pytest.mark.parametrize("holder", [False, True], ids=["sold_out", "already_booked"])
 async def test_the_answer_from_memory_is_the_routes_own(
     client: Client,
     db: Database,
@@ -81,14 +85,16 @@ async def test_the_answer_from_memory_is_the_routes_own(
     make_slot: MakeSlot,
     make_user: MakeUser,
     monkeypatch: pytest.MonkeyPatch,
+    holder: bool,
 ) -> None:
-    slot, _ = await full_slot(make_space, make_slot, make_user, client)
-    citizen = await make_user()
+    slot, booked = await full_slot(make_space, make_slot, make_user, client)
+    citizen = booked if holder else await make_user()
+    code = "already_booked" if holder else "sold_out"
     answers = {}
     for language in ("ko", "en"):
         fast = await keyed(client, citizen, slot.id, **{"Accept-Language": language})
         with monkeypatch.context() as patched:
-            patched.setattr(FullSlots, "refuses", lambda *args: _false())
+            patched.setattr(FullSlots, "refusal", lambda *args: _none())
             with statements_of(db) as statements:
                 ordinary = await keyed(client, citizen, slot.id, **{"Accept-Language": language})
             assert statements  # this one went the ordinary way
@@ -99,16 +105,39 @@ async def test_the_answer_from_memory_is_the_routes_own(
         }
         answers[language] = fast.json()
     assert answers["ko"]["detail"] != answers["en"]["detail"]
-    assert answers["en"]["code"] == "sold_out"
+    assert answers["en"]["code"] == code
     assert (await keyed(client, citizen, slot.id, Cookie="lang=en")).json()["detail"] == answers["en"]["detail"]
 
 
-async def _false() -> bool:
-    return False
+async def _none() -> None:
+    return None
 
 
-async def test_the_holder_and_a_retry_are_answered_by_the_route(
-    client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+async def test_a_holder_asking_again_hears_already_booked_before_any_rule_either_way(
+    client: Client,
+    db: Database,
+    make_space: MakeSpace,
+    make_slot: MakeSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One answer by both ways in: a holder suspended since they booked (a rule checked after the
+    citizen's lock) still hears that they hold the place, from memory and from the route."""
+    slot, holder = await full_slot(make_space, make_slot, make_user, client)
+    async with unit_of_work(db.engine) as session:
+        await session.execute(
+            update(User).where(User.id == holder.id).values(suspended_until=utcnow() + timedelta(days=7))
+        )
+    fast = await keyed(client, holder, slot.id)
+    with monkeypatch.context() as patched:
+        patched.setattr(FullSlots, "refusal", lambda *args: _none())
+        ordinary = await keyed(client, holder, slot.id)
+    assert_problem(fast, 409, "already_booked")
+    assert (ordinary.status_code, ordinary.content) == (fast.status_code, fast.content)
+
+
+async def test_the_holder_is_answered_from_memory_and_a_retry_by_the_route(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:
     space = await make_space(capacity=1)
     slot = await make_slot(space)
@@ -116,7 +145,10 @@ async def test_the_holder_and_a_retry_are_answered_by_the_route(
     first = await keyed(client, holder, slot.id, "first-try")
     assert first.status_code == 201
     assert_problem(await keyed(client, other, slot.id), 409, "sold_out")  # the slot is known full now
-    assert_problem(await keyed(client, holder, slot.id), 409, "already_booked")
+    assert_problem(await keyed(client, holder, slot.id), 409, "already_booked")  # reads their keys
+    with statements_of(db) as statements:
+        assert_problem(await keyed(client, holder, slot.id), 409, "already_booked")
+    assert statements == []  # a holder asking again, as at 10:00, is answered from memory
     retry = await keyed(client, holder, slot.id, "first-try")
     assert (retry.status_code, retry.json()["id"]) == (201, first.json()["id"])
     assert retry.headers["Idempotency-Replayed"] == "true"
