@@ -11,7 +11,7 @@ Labels stay few and bounded: a route is its template (``/api/bookings/{booking_i
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import Counter, Histogram
 
@@ -26,6 +26,23 @@ HTTP_LATENCY: Final = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# Each route's series, looked up once: ``labels()`` checks and locks on every call.
+_requests: dict[tuple[str, str, int], Any] = {}
+_latencies: dict[tuple[str, str], Any] = {}
+
+
+def count_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One answered request, in ``HTTP_REQUESTS`` and ``HTTP_LATENCY``."""
+    counter = _requests.get((route, method, status))
+    if counter is None:
+        counter = _requests[(route, method, status)] = HTTP_REQUESTS.labels(route, method, str(status))
+    latency = _latencies.get((route, method))
+    if latency is None:
+        latency = _latencies[(route, method)] = HTTP_LATENCY.labels(route, method)
+    counter.inc()
+    latency.observe(seconds)
+
+
 BOOKINGS: Final = Counter(
     "seoulrun_bookings",
     "Answers to POST /api/bookings: the new booking's status (confirmed, waitlisted), or the code of the refusal",

@@ -95,6 +95,12 @@ def logging_config(log_format: str) -> dict[str, Any]:
 
 def configure(log_format: str) -> None:
     logging.config.dictConfig(logging_config(log_format))
+    # What no line of ours shows, which logging would otherwise look up for every record, a request's
+    # line included (the logging HOWTO's "Optimization"): the caller's file and line, the thread, the
+    # multiprocessing name. The process id stays (``pid``).
+    logging.logThreads = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
 
 
 _FEED_SECRET = re.compile(r"/ical/[^/?\s\"]+\.ics")

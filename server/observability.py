@@ -42,7 +42,7 @@ from core.catalogue_version import VersionReader
 from core.clients import ClientAddresses
 from core.clock import to_kst, utcnow
 from core.errors import Unauthenticated
-from core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from core.metrics import count_request
 from core.settings import Settings
 from notifications.admin import outbox_depth
 from server.lease import LEASE_QUERY, Leader, lease_of_row
@@ -113,8 +113,7 @@ def observe_requests(app: ASGIApp, addresses: ClientAddresses) -> ASGIApp:
             asked: str = scope.get("method", "")
             method = asked if asked in METHODS else "other"
             route = scope.get("path_template") or UNMATCHED
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_LATENCY.labels(route, method).observe(elapsed)
+            count_request(route, method, status, elapsed)
             address = addresses.of(scope)
             duration_ms = round(elapsed * 1000, 2)
             log.info(
