@@ -119,8 +119,10 @@ def test_a_citizen_books_a_meditation_room_sees_the_qr_code_and_cancels(
     qr = page.get_by_role("img", name=f"예약 {booking_id}번의 입장 QR 코드")
     expect(qr).to_be_visible()
     # A real image, loaded and drawn (its width and height attributes alone make it "visible" earlier).
+    # A function, not an expression: Playwright evaluates an expression with eval at each poll, which
+    # the page's CSP forbids (the check failed whenever the image was not drawn at the first look).
     page.wait_for_function(
-        "(() => { const img = document.querySelector('img.qr'); return img.complete && img.naturalWidth > 0; })()"
+        "() => { const img = document.querySelector('img.qr'); return img.complete && img.naturalWidth > 0; }"
     )
     box = qr.bounding_box()
     assert box is not None

@@ -279,7 +279,7 @@ def test_offline_the_manifest_checks_a_code_and_the_sync_applies_it(
     # The service worker is in charge and has kept the page: the scanner now opens without a network.
     page.evaluate("navigator.serviceWorker.ready")
     page.reload()
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")  # a function: the CSP forbids eval
     page.wait_for_function("() => caches.match(location.href).then(hit => !!hit)")
     expect(page.locator("[data-manifest-state]")).to_contain_text("예약 2건")
 
