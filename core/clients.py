@@ -15,6 +15,10 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+# The request's address, kept in its ASGI scope once worked out.
+_SCOPE_KEY = "seoulrun.client_address"
+_MAX_PEERS = 10_000
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -44,16 +48,39 @@ class ClientAddresses:
 
     def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
         self.trusted = parse_networks(trusted_proxies)
+        # Peers seen, as the text the server gives -> (the address, whether it is a trusted proxy): a
+        # worker meets the same few peers (its proxies, or the same clients) request after request.
+        self._peers: dict[str, tuple[Address | None, bool]] = {}
 
     def is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted)
 
     def of(self, scope: Any) -> str:
-        """The address to count a request against: the peer, or the client its trusted proxy names."""
+        """The address to count a request against: the peer, or the client its trusted proxy names.
+        Worked out once per request (the limits and the access log both ask)."""
+        # Kept with what it was worked out from: a scope copied with another peer or other headers, or
+        # read under other trusted proxies, is worked out again.
+        client, headers = scope.get("client"), scope.get("headers")
+        known = scope.get(_SCOPE_KEY)
+        if known is None or known[0] is not client or known[1] is not headers or known[2] != self.trusted:
+            known = scope[_SCOPE_KEY] = (client, headers, self.trusted, self._of(scope))
+        return str(known[3])
+
+    def _peer(self, text: str) -> tuple[Address | None, bool]:
+        seen = self._peers.get(text)
+        if seen is None:
+            address = _address(text)
+            seen = (address, self.is_trusted(address))
+            if len(self._peers) >= _MAX_PEERS:
+                self._peers.clear()
+            self._peers[text] = seen
+        return seen
+
+    def _of(self, scope: Any) -> str:
         client = scope.get("client")
         peer_text = str(client[0]) if client else ""
-        peer = _address(peer_text)
-        if not self.is_trusted(peer):
+        peer, trusted = self._peer(peer_text)
+        if not trusted:
             return str(peer) if peer is not None else peer_text or "unknown"
         forwarded = [
             value.decode("latin-1")

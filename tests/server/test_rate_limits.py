@@ -455,3 +455,16 @@ async def test_a_real_booking_is_limited_like_any_other(
     assert_limited(refused, "booking")
     mine = await client.get("/api/me/bookings", headers=citizen.headers)
     assert [b["id"] for b in mine.json()["items"]] == [booked.json()["id"]]  # nothing was booked by it
+
+
+def test_a_request_address_is_worked_out_again_for_another_peer_headers_or_proxies() -> None:
+    """The address is kept in the request's scope once worked out; a copy of the scope with another
+    peer or other headers, or a reader trusting other proxies, does not get the kept one."""
+    scope = _scope("10.1.2.3", "198.51.100.1")
+    assert ClientAddresses().of(scope) == "10.1.2.3"
+    assert ClientAddresses(["10.0.0.0/8"]).of(scope) == "198.51.100.1"
+    assert ClientAddresses(["10.0.0.0/8"]).of({**scope, "client": ("10.9.9.9", 1)}) == "198.51.100.1"
+    assert ClientAddresses(["10.0.0.0/8"]).of({**scope, "client": ("203.0.113.9", 1)}) == "203.0.113.9"
+    other = {**scope, "headers": [(b"x-forwarded-for", b"198.51.100.2")]}
+    assert ClientAddresses(["10.0.0.0/8"]).of(other) == "198.51.100.2"
+    assert ClientAddresses().of(scope) == "10.1.2.3"
