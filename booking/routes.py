@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import HeaderParameter, Parameter, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from booking.models import BookingStatus
 from booking.operations import require_staff
 from booking.reads import slot_read
 from booking.roster import session_roster
+from booking.rush import NOT_FULL
 from booking.schemas import (
     Availability,
     BookingCreate,
@@ -95,14 +96,16 @@ class BookingController(Controller):
     @post(guards=BOOKING_LIMIT, operation_id="createBooking", summary="Book a slot, a session or a stay (예약)")
     async def create(
         self,
+        request: Request[Any, Any, Any],
         data: BookingCreate,
         current_user: User,
         db_session: AsyncSession,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[BookingRead]:
+        known_not_full = data.slot_id is not None and request.scope.get("state", {}).get(NOT_FULL) == data.slot_id
         try:
             answer, replayed = await BookingService(db_session).book(
-                current_user, data, idempotency_key=idempotency_key
+                current_user, data, idempotency_key=idempotency_key, known_not_full=known_not_full
             )
             # Commit now rather than after the response is built: the slot's row stays locked until the
             # commit, and in a rush every other booking of that slot waits for it.

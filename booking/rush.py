@@ -29,6 +29,18 @@ from core.database import read_only
 from core.errors import DomainError
 from venues.models import Slot, SlotStatus
 
+# Set in a request's ASGI state to the slot asked for when this lane found it, under the request's
+# version, not full (places left, not open, or not there): ``BookingService.book`` then skips its own
+# look for a full slot, which would read the same row again. Skipping it only ever costs speed: the
+# full path gives every answer that look gives.
+NOT_FULL: Final = "seoulrun.slot_not_full"
+
+# The refusals given from memory, the same for every request (never raised: the lane answers them, so
+# no traceback is kept on them); their answer's bytes are made once per language (``server.fast_lane``).
+SOLD_OUT: Final = SoldOut("sold_out.places_left", remaining=0)
+ALREADY_BOOKED: Final = AlreadyBooked("already_booked.slot")
+SHARED_REFUSALS: Final = (SOLD_OUT, ALREADY_BOOKED)
+
 # Per process and version, at most this many slots and citizens' keys (then the memory starts again).
 MAX_SLOTS: Final = 10_000
 MAX_CITIZENS: Final = 100_000
@@ -48,9 +60,9 @@ class FullSlots:
         self.keys: dict[int, frozenset[str]] = {}
         self.loading: dict[tuple[int, int], asyncio.Future[SlotState]] = {}
 
-    async def full(self, version: int, slot_id: int) -> SlotState | None:
-        """The slot as of ``version`` (read before this call) when it is open with no place left; ``None``
-        otherwise, or when ``version`` is older than one already seen (the ordinary path answers)."""
+    async def state(self, version: int, slot_id: int) -> SlotState | None:
+        """The slot as of ``version`` (read before this call): ``full`` when it is open with no place
+        left; ``None`` when ``version`` is older than one already seen (unknown: the ordinary path answers)."""
         if version != self.version:
             if self.version is not None and version < self.version:
                 return None
@@ -58,12 +70,12 @@ class FullSlots:
         state = self.slots.get(slot_id)
         if state is None:
             state = await self._slot(version, slot_id)
-        return state if state.full else None
+        return state
 
     async def refusal(
         self, version: int, slot: SlotState, user_id: int, idempotency_key: str | None
     ) -> DomainError | None:
-        """The ordinary path's answer to this citizen's request for the full ``slot`` (from ``full``,
+        """The ordinary path's answer to this citizen's request for the full ``slot`` (from ``state``,
         under the same ``version``): ``already_booked`` to a holder, ``sold_out`` to anyone else; ``None``
         for a retry of a request the citizen made before (its first answer is replayed there)."""
         if idempotency_key is not None:
@@ -76,9 +88,7 @@ class FullSlots:
                     self.keys[user_id] = keys
             if idempotency_key in keys:
                 return None
-        if user_id in slot.holders:
-            return AlreadyBooked("already_booked.slot")
-        return SoldOut("sold_out.places_left", remaining=0)
+        return ALREADY_BOOKED if user_id in slot.holders else SOLD_OUT
 
     async def _slot(self, version: int, slot_id: int) -> SlotState:
         """One read per slot and version in a process, however many requests ask at once."""

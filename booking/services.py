@@ -139,11 +139,13 @@ class BookingService:
     # --- booking ----------------------------------------------------------------------------------
 
     async def book(
-        self, user: User, data: BookingCreate, *, idempotency_key: str | None = None
+        self, user: User, data: BookingCreate, *, idempotency_key: str | None = None, known_not_full: bool = False
     ) -> tuple[BookingRead, bool]:
-        """Book for ``user`` online; returns the answer and whether it replays an earlier request."""
+        """Book for ``user`` online; returns the answer and whether it replays an earlier request.
+        ``known_not_full``: the slot was found not full for this very request (``booking.rush.NOT_FULL``),
+        so the look for a full slot is not made again."""
         fingerprint = request_fingerprint(data) if idempotency_key else ""
-        if data.slot_id is not None and not data.join_waitlist:
+        if data.slot_id is not None and not data.join_waitlist and not known_not_full:
             await self._refuse_if_full(user, data.slot_id, idempotency_key)
         citizen = await lock_citizen(self.session, user.id)
         if idempotency_key:

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from accounts.deps import account_key, bearer_of
 from accounts.principals import Principals
 from booking.operations import require_staff
-from booking.rush import FullSlots
+from booking.rush import NOT_FULL, SHARED_REFUSALS, FullSlots
 from booking.schemas import BookingCreate
 from checkin.keys import key_ring
 from checkin.schemas import ScanRequest, ScanResult
@@ -90,6 +90,8 @@ class FastLane:
         self.principals = Principals(engine)
         self.full_slots = FullSlots(engine)
         self.scan_answers = _Answers()
+        # The answers of ``booking.rush``'s shared refusals, by message and language.
+        self._problems: dict[tuple[str, str], tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {}
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         async def lane(scope: Scope, receive: Receive, send: Send) -> None:
@@ -239,9 +241,13 @@ class FastLane:
         version = await self.versions.current()
         if version is None:
             return None
-        # The slot first: a booking of a slot with places left (most of the day) costs one read here.
-        slot = await self.full_slots.full(version, data.slot_id)
+        # The slot first: a booking of a slot with places left (most of the day) costs one read here,
+        # which the route does not repeat (``NOT_FULL``).
+        slot = await self.full_slots.state(version, data.slot_id)
         if slot is None:
+            return None
+        if not slot.full:
+            scope.setdefault("state", {})[NOT_FULL] = data.slot_id
             return None
         principal = await self.principals.of(token, version)
         if principal is None:
@@ -261,16 +267,29 @@ class FastLane:
 
     async def _answer(self, scope: Scope, send: Send, refusal: DomainError) -> None:
         locale = _locale(scope)
-        problem, extra = domain_problem(refusal, locale)
-        body = _ENCODER.encode(problem)
-        headers = [
-            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-            (b"content-language", locale.encode()),
-            *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": refusal.status, "headers": headers})
+        shared = refusal in SHARED_REFUSALS
+        made = self._problems.get((refusal.message.key, locale)) if shared else None
+        if made is None:
+            made = _problem(refusal, locale)
+            if shared:
+                self._problems[(refusal.message.key, locale)] = made
+        headers, body = made
+        # A list of its own: the middlewares outside add their headers to it.
+        await send({"type": "http.response.start", "status": refusal.status, "headers": list(headers)})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _problem(refusal: DomainError, locale: str) -> tuple[tuple[tuple[bytes, bytes], ...], bytes]:
+    """A refusal's answer as ``core.errors.domain_error_handler`` gives it: headers and body."""
+    problem, extra = domain_problem(refusal, locale)
+    body = _ENCODER.encode(problem)
+    headers = (
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-language", locale.encode()),
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra.items()),
+        (b"content-length", str(len(body)).encode()),
+    )
+    return headers, body
 
 
 def _locale(scope: Scope) -> str:

@@ -99,7 +99,8 @@ async def test_the_answer_from_memory_is_the_routes_own(
     code = "sold_out" if who == "someone else" else "already_booked"
     answers = {}
     for language in ("ko", "en"):
-        fast = await keyed(client, citizen, slot.id, **{"Accept-Language": language})
+        await keyed(client, citizen, slot.id, **{"Accept-Language": language})  # makes the answer's bytes
+        fast = await keyed(client, citizen, slot.id, **{"Accept-Language": language})  # given from them
         with monkeypatch.context() as patched:
             patched.setattr(FullSlots, "refusal", lambda *args: _none())
             with statements_of(db) as statements:
@@ -118,6 +119,21 @@ async def test_the_answer_from_memory_is_the_routes_own(
 
 async def _none() -> None:
     return None
+
+
+async def test_a_slot_with_places_is_read_once_on_the_way_to_the_route(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    """The lane's look at the slot (places left) is handed to the route, which does not look again."""
+    slot = await make_slot(await make_space(capacity=2))
+    citizen = await make_user()
+    with statements_of(db) as statements:
+        assert (await keyed(client, citizen, slot.id)).status_code == 201
+    assert sum("slot.capacity - slot.taken" in s for s in statements) == 1
+    other = await make_user()
+    with statements_of(db) as statements:  # the last place
+        assert (await keyed(client, other, slot.id)).status_code == 201
+    assert sum("slot.capacity - slot.taken" in s for s in statements) == 1
 
 
 async def test_the_holder_is_answered_from_memory_and_a_retry_by_the_route(
