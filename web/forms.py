@@ -147,9 +147,11 @@ async def attempt(session: AsyncSession) -> AsyncIterator[Refusal]:
     try:
         yield refusal
     except DomainError as error:
-        if savepoint.is_active:
+        # Also when a failed flush inside left it inactive (a unique constraint's refusal): rolled back,
+        # the request's transaction goes on. Only a savepoint the call itself ended is left alone.
+        if savepoint.is_active or session.in_nested_transaction():
             await savepoint.rollback()
         refusal.error = error
     else:
-        if savepoint.is_active:
+        if savepoint.is_active or session.in_nested_transaction():
             await savepoint.commit()

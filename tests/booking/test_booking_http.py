@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+import pytest
+
+from booking.eligibility import Eligibility
 from core.clock import KST, kst, utcnow
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client, book, slot_state
@@ -116,6 +119,31 @@ async def test_same_slot_twice_is_already_booked_and_overlaps_are_refused(
     assert (await book(client, citizen.headers, slot_id=after.id)).status_code == 201
     # Other people's bookings never make an overlap.
     assert (await book(client, (await make_user()).headers, slot_id=clash.id)).status_code == 201
+
+
+async def test_the_one_booking_per_slot_constraint_answers_already_booked_and_gives_the_place_back(
+    client: Client,
+    db: Database,
+    make_space: MakeSpace,
+    make_slot: MakeSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database's constraint is the last guard of one booking per citizen and slot: with the rule
+    that answers first switched off, the second booking reaches it, is refused ``already_booked``, and
+    the place its guarded UPDATE had taken is given back with the rest of its transaction."""
+    slot = await make_slot(await make_space(capacity=3))
+    citizen = await make_user()
+    assert (await book(client, citizen.headers, slot_id=slot.id)).status_code == 201
+
+    async def no_overlap(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(Eligibility, "overlap", no_overlap)
+    assert_problem(await book(client, citizen.headers, slot_id=slot.id), 409, "already_booked")
+    assert await slot_state(db, slot.id) == (1, 1)
+    assert (await book(client, (await make_user()).headers, slot_id=slot.id)).status_code == 201
+    assert await slot_state(db, slot.id) == (2, 2)
 
 
 async def test_booking_window_and_closed_slots(

@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from datetime import time, timedelta
 
+import pytest
 from sqlalchemy import select
 
+from booking.eligibility import Eligibility
 from booking.models import Booking
 from core.clock import KST, utcnow
 from core.database import unit_of_work
@@ -17,6 +19,7 @@ from programs.models import Application
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 from tests.programs.conftest import MakeProgram
 from tests.web.conftest import HTML, Client, post_form, text_of
+from venues.models import Slot
 from web.auth import SESSION_COOKIE
 
 
@@ -110,6 +113,35 @@ async def test_sold_out_offers_the_waitlist(
     assert booking.status == "waitlisted"
     page = text_of((await client.get(joined.headers["location"], headers=HTML)).text)
     assert "대기자 명단에 올랐습니다: 1번째" in page
+
+
+async def test_a_refusal_by_the_databases_constraint_is_shown_on_the_form(
+    client: Client,
+    db: Database,
+    make_space: MakeSpace,
+    make_slot: MakeSlot,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refusal that comes from a failed INSERT (one booking per citizen and slot, reached here with the
+    rule that answers first switched off) is rolled back to the form's savepoint: the page says it, the
+    request's transaction goes on, and the place is not kept."""
+    space = await make_space(capacity=3)
+    slot = await make_slot(space)
+    citizen = await make_user()
+    sign_in(client, citizen)
+    assert (await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})).status_code == 303
+
+    async def no_overlap(*args: object) -> None:
+        return None
+
+    monkeypatch.setattr(Eligibility, "overlap", no_overlap)
+    refused = await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})
+    assert refused.status_code == 422
+    assert "이미 예약" in text_of(refused.text)
+    assert [b.status for b in await bookings_of(db, citizen)] == ["confirmed"]
+    async with unit_of_work(db.engine) as s:
+        assert await s.scalar(select(Slot.taken).where(Slot.id == slot.id)) == 1
 
 
 async def test_a_window_not_open_says_when_it_opens(
