@@ -8,6 +8,7 @@ and JSON log are in ``test_many_servers.py``.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import sqlite3
@@ -21,11 +22,12 @@ from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, select
 
+import server.app
 from accounts.models import Role
 from core.catalogue_version import VersionReader
 from core.database import create_engine, metadata
 from notifications.models import OutboxMessage
-from server.app import create_app
+from server.app import app_from_env, create_app
 from server.lease import LEASE_QUERY, Leader
 from server.logs import JsonFormatter, TextFormatter
 from tests.accounts.test_auth_http import assert_problem
@@ -381,3 +383,21 @@ async def test_health_reports_redis_ok_when_it_answers(db: Database, redis_serve
     async with AsyncTestClient(app=create_app(settings, engine=db.engine)) as client:
         body = (await client.get("/health")).json()
     assert (body["status"], body["redis"]) == ("ok", "ok")
+
+
+async def test_a_served_worker_leaves_what_it_started_with_out_of_the_collectors_full_passes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``app_from_env`` (what ``seoulrun serve`` runs in each worker) freezes the heap once started:
+    the garbage collector's full passes were the reads' p99 on PostgreSQL."""
+    monkeypatch.setenv("SEOULRUN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'served.sqlite3'}")
+    monkeypatch.setenv("SEOULRUN_SCHEDULER_ENABLED", "false")
+    monkeypatch.setattr(server.app, "configure_logging", lambda log_format: None)  # the tests' own logging stays
+    gc.unfreeze()
+    app = app_from_env()
+    assert gc.get_freeze_count() == 0  # built, not started
+    try:
+        async with AsyncTestClient(app=app):
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
