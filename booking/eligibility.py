@@ -113,10 +113,8 @@ class Eligibility:
                 await self.eligible(citizen, program)
         if rules.suspension:
             self.suspension(citizen)
-        if rules.overlap:
-            await self.overlap(citizen.id, wanted, exclude_booking_id)
-        if rules.quota:
-            await self.quota(citizen.id, wanted, exclude_booking_id)
+        if rules.overlap or rules.quota:
+            await self.own_record(citizen.id, wanted, exclude_booking_id, overlap=rules.overlap, quota=rules.quota)
 
     # --- the place itself ------------------------------------------------------------------------
 
@@ -195,98 +193,98 @@ class Eligibility:
         if citizen.suspended_until is not None and citizen.suspended_until > self.now:
             raise Suspended("suspended.until", suspended_until=to_kst(citizen.suspended_until))
 
-    async def overlap(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
-        """The citizen's own active bookings (the waitlist included) at the same time, or for the same slot."""
-        times = or_(*(and_(Booking.starts_at < w.ends_at, Booking.ends_at > w.starts_at) for w in wanted))
-        slot_ids = [w.placement.slot.id for w in wanted if w.placement.slot is not None]
-        query = (
-            select(Booking.id, Booking.slot_id)
-            .where(
-                Booking.user_id == user_id,
-                Booking.status.in_(ACTIVE),
-                or_(times, Booking.slot_id.in_(slot_ids) if slot_ids else false()),
-            )
-            .order_by(Booking.id)
-        )
-        if exclude_booking_id is not None:
-            query = query.where(Booking.id != exclude_booking_id)
-        clash = (await self.session.execute(query)).all()
-        if any(row.slot_id is not None and row.slot_id in slot_ids for row in clash):
-            raise AlreadyBooked("already_booked.slot")
-        if clash:
-            raise Overlap("overlap.booking", booking_id=clash[0].id)
-
-    async def quota(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
-        """At most ``weekly_quota`` bookings per venue kind per Seoul week, and, for a space with a
-        ``monthly_limit``, at most that many uses of it per Seoul month, counting those asked for now."""
-        await self._monthly(user_id, wanted, exclude_booking_id)
-        weeks: dict[tuple[str, date], list[Wanted]] = defaultdict(list)
-        for item in wanted:
-            weeks[(item.placement.venue.kind, week_of(item.starts_at)[0])].append(item)
-        for (kind, monday), items in sorted(weeks.items()):
-            limit = min(i.placement.rules.weekly_quota for i in items)
-            used = await self.quota_used(user_id, kind, items[0].starts_at, exclude_booking_id=exclude_booking_id)
-            if len(used) + len(items) > limit:
-                raise QuotaExceeded(
-                    "quota_exceeded.week",
-                    weekly_quota=limit,
-                    week_of=monday.isoformat(),
-                    counted=[b.id for b in used],
-                )
-
-    async def _monthly(self, user_id: int, wanted: Sequence[Wanted], exclude_booking_id: int | None) -> None:
-        months: dict[tuple[int, date], list[Wanted]] = defaultdict(list)
-        for item in wanted:
-            if item.placement.rules.monthly_limit is not None:
-                months[(item.placement.space.id, month_of(item.starts_at)[0])].append(item)
-        for (space_id, first), items in sorted(months.items()):
-            limit = items[0].placement.rules.monthly_limit
-            assert limit is not None
-            used = await self.monthly_used(user_id, space_id, items[0].starts_at, exclude_booking_id=exclude_booking_id)
-            if len(used) + len(items) > limit:
-                raise QuotaExceeded(
-                    "quota_exceeded.month",
-                    monthly_limit=limit,
-                    month=first.strftime("%Y-%m"),
-                    counted=[b.id for b in used],
-                )
-
-    async def monthly_used(
-        self, user_id: int, space_id: int, instant: datetime, *, exclude_booking_id: int | None = None
-    ) -> list[Booking]:
-        """The uses of a space that count against its monthly limit in the Seoul month of ``instant``."""
-        _, start, end = month_of(instant)
-        return await self._counted(user_id, start, end, exclude_booking_id, Booking.space_id == space_id)
-
-    async def quota_used(
-        self, user_id: int, venue_kind: str, instant: datetime, *, exclude_booking_id: int | None = None
-    ) -> list[Booking]:
-        """The bookings that count against a citizen's weekly quota for a venue kind in the week of
-        ``instant``: the one definition, used by the check and by what citizens are shown."""
-        _, start, end = week_of(instant)
-        kind = Booking.venue_id.in_(select(Venue.id).where(Venue.kind == venue_kind))
-        return await self._counted(user_id, start, end, exclude_booking_id, kind)
-
-    async def _counted(
+    async def own_record(
         self,
         user_id: int,
-        start: datetime,
-        end: datetime,
+        wanted: Sequence[Wanted],
         exclude_booking_id: int | None,
-        where: ColumnElement[bool],
-    ) -> list[Booking]:
-        """A citizen's bookings that use up a limit (places held or used, and no-shows) from ``start``."""
-        query = (
-            select(Booking)
-            .where(
-                Booking.user_id == user_id,
-                Booking.status.in_(QUOTA_STATUSES),
-                Booking.starts_at >= start,
-                Booking.starts_at < end,
-                where,
+        *,
+        overlap: bool = True,
+        quota: bool = True,
+    ) -> None:
+        """The rules about the citizen's own other bookings, in one query whose rows each say which rule
+        they count for (each condition is the rule's own, from the functions below):
+
+        - ``overlap``: their active bookings (the waitlist included) for the same slot (``already_booked``)
+          or at the same time (``overlap``);
+        - ``quota``: for a space with a ``monthly_limit``, at most that many uses of it per Seoul month,
+          then at most ``weekly_quota`` bookings per venue kind per Seoul week, counting those asked for now.
+        """
+        conditions: dict[str, ColumnElement[bool]] = {}
+        if overlap:
+            slot_ids = [w.placement.slot.id for w in wanted if w.placement.slot is not None]
+            conditions["same_slot"] = and_(
+                Booking.status.in_(ACTIVE), Booking.slot_id.in_(slot_ids) if slot_ids else false()
             )
-            .order_by(Booking.starts_at, Booking.id)
+            conditions["same_time"] = and_(
+                Booking.status.in_(ACTIVE),
+                or_(*(and_(Booking.starts_at < w.ends_at, Booking.ends_at > w.starts_at) for w in wanted)),
+            )
+        months: dict[tuple[int, date], list[Wanted]] = defaultdict(list)
+        weeks: dict[tuple[str, date], list[Wanted]] = defaultdict(list)
+        if quota:
+            for item in wanted:
+                if item.placement.rules.monthly_limit is not None:
+                    months[(item.placement.space.id, month_of(item.starts_at)[0])].append(item)
+                weeks[(item.placement.venue.kind, week_of(item.starts_at)[0])].append(item)
+        months_asked, weeks_asked = sorted(months.items()), sorted(weeks.items())
+        for n, ((space_id, _), items) in enumerate(months_asked):
+            conditions[f"month_{n}"] = self._month_use(space_id, items[0].starts_at)
+        for n, ((kind, _), items) in enumerate(weeks_asked):
+            conditions[f"week_{n}"] = self._week_use(kind, items[0].starts_at)
+        query = select(Booking.id, *(c.label(name) for name, c in conditions.items())).where(
+            Booking.user_id == user_id, or_(*conditions.values())
         )
         if exclude_booking_id is not None:
             query = query.where(Booking.id != exclude_booking_id)
+        rows = (await self.session.execute(query.order_by(Booking.starts_at, Booking.id))).all()
+
+        def counted(name: str) -> list[int]:
+            return [row.id for row in rows if row._mapping[name]]
+
+        if overlap:
+            if counted("same_slot"):
+                raise AlreadyBooked("already_booked.slot")
+            if clash := counted("same_time"):
+                raise Overlap("overlap.booking", booking_id=min(clash))
+        for n, ((_, first), items) in enumerate(months_asked):
+            limit = items[0].placement.rules.monthly_limit
+            assert limit is not None
+            if len(used := counted(f"month_{n}")) + len(items) > limit:
+                raise QuotaExceeded(
+                    "quota_exceeded.month", monthly_limit=limit, month=first.strftime("%Y-%m"), counted=used
+                )
+        for n, ((_, monday), items) in enumerate(weeks_asked):
+            limit = min(i.placement.rules.weekly_quota for i in items)
+            if len(used := counted(f"week_{n}")) + len(items) > limit:
+                raise QuotaExceeded("quota_exceeded.week", weekly_quota=limit, week_of=monday.isoformat(), counted=used)
+
+    @staticmethod
+    def _month_use(space_id: int, instant: datetime) -> ColumnElement[bool]:
+        """A use of a space that counts against its monthly limit in the Seoul month of ``instant``."""
+        _, start, end = month_of(instant)
+        return _uses_up(start, end, Booking.space_id == space_id)
+
+    @staticmethod
+    def _week_use(venue_kind: str, instant: datetime) -> ColumnElement[bool]:
+        """A booking that counts against the weekly quota for a venue kind in the week of ``instant``."""
+        _, start, end = week_of(instant)
+        return _uses_up(start, end, Booking.venue_id.in_(select(Venue.id).where(Venue.kind == venue_kind)))
+
+    async def monthly_used(self, user_id: int, space_id: int, instant: datetime) -> list[Booking]:
+        """The uses of a space that count against its monthly limit in the Seoul month of ``instant``."""
+        return await self._counted(user_id, self._month_use(space_id, instant))
+
+    async def quota_used(self, user_id: int, venue_kind: str, instant: datetime) -> list[Booking]:
+        """The bookings that count against a citizen's weekly quota for a venue kind in the week of
+        ``instant``: the same condition as the check's, for what citizens are shown."""
+        return await self._counted(user_id, self._week_use(venue_kind, instant))
+
+    async def _counted(self, user_id: int, condition: ColumnElement[bool]) -> list[Booking]:
+        query = select(Booking).where(Booking.user_id == user_id, condition).order_by(Booking.starts_at, Booking.id)
         return list((await self.session.scalars(query)).all())
+
+
+def _uses_up(start: datetime, end: datetime, where: ColumnElement[bool]) -> ColumnElement[bool]:
+    """A booking that uses up a limit (a place held or used, or a no-show) from ``start`` to ``end``."""
+    return and_(Booking.status.in_(QUOTA_STATUSES), Booking.starts_at >= start, Booking.starts_at < end, where)

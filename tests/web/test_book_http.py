@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -132,10 +133,12 @@ async def test_a_refusal_by_the_databases_constraint_is_shown_on_the_form(
     sign_in(client, citizen)
     assert (await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})).status_code == 303
 
-    async def no_overlap(*args: object) -> None:
-        return None
+    own_record = Eligibility.own_record
 
-    monkeypatch.setattr(Eligibility, "overlap", no_overlap)
+    async def without_overlap(self: Eligibility, *args: Any, **kwargs: Any) -> None:
+        await own_record(self, *args, **{**kwargs, "overlap": False})
+
+    monkeypatch.setattr(Eligibility, "own_record", without_overlap)
     refused = await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})
     assert refused.status_code == 422
     assert "이미 예약" in text_of(refused.text)
