@@ -48,6 +48,7 @@ BOOKINGS: Final = Counter(
     "Answers to POST /api/bookings: the new booking's status (confirmed, waitlisted), or the code of the refusal",
     ["outcome"],
 )
+_outcomes: dict[str, Any] = {}
 JOB_RUNS: Final = Counter(
     "seoulrun_job_runs",
     "Occurrences of scheduled jobs run by this service: ok, failed, or skipped (another process had it)",
@@ -56,4 +57,7 @@ JOB_RUNS: Final = Counter(
 
 
 def count_booking(outcome: str) -> None:
-    BOOKINGS.labels(outcome=outcome).inc()
+    counter = _outcomes.get(outcome)
+    if counter is None:
+        counter = _outcomes[outcome] = BOOKINGS.labels(outcome=outcome)
+    counter.inc()

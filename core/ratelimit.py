@@ -31,6 +31,7 @@ This module knows no domain: the wiring (``server/ratelimits.py``) puts a ``Limi
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -164,10 +165,13 @@ class RedisStore:
             log.info("closing the rate limits' Redis connections: %r", exc)
 
 
+# Both are asked for on every limited request, mostly for the same few keys: remembered, within bounds.
+@functools.lru_cache(maxsize=1 << 16)
 def _digest(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def address_identity(address: str) -> str:
     """IPv6 clients are counted by their /64: one household or phone gets a whole /64 to pick from."""
     try:

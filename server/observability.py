@@ -46,9 +46,9 @@ from core.metrics import count_request
 from core.settings import Settings
 from notifications.admin import outbox_depth
 from server.lease import LEASE_QUERY, Leader, lease_of_row
-from server.logs import request_id
+from server.logs import REQUEST_LOGGER, request_id
 
-log = logging.getLogger("seoulrun.request")
+log = logging.getLogger(REQUEST_LOGGER)
 health_log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER: Final = b"x-request-id"
