@@ -11,9 +11,30 @@ Labels stay few and bounded: a route is its template (``/api/bookings/{booking_i
 
 from __future__ import annotations
 
+import os
 from typing import Any, Final
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, values
+
+
+class _ProcessId:
+    """The process id, asked of the kernel once per process (again in a forked child) rather than at
+    every increment: in multiprocess mode each value checks it for a fork before it counts, several
+    times per request."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self.pid = os.getpid()
+
+    def __call__(self) -> int:
+        return self.pid
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # the mode prometheus_client chose when imported
+    values.ValueClass = values.MultiProcessValue(process_identifier=_ProcessId())  # type: ignore[no-untyped-call]
 
 HTTP_REQUESTS: Final = Counter(
     "seoulrun_http_requests",
