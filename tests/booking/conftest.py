@@ -8,12 +8,24 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 
+from booking.eligibility import Eligibility
 from booking.models import TAKING, Booking
 from core.database import unit_of_work
 from tests.conftest import Database
 from venues.models import Slot
 
 Client = AsyncTestClient[Litestar]
+
+
+def switch_off_overlap_rule(monkeypatch: Any) -> None:
+    """The rules about a citizen's own bookings without the overlap rule (the limits stay), so that a
+    second booking of the same slot reaches the database's one-booking-per-slot constraint."""
+    own_record = Eligibility.own_record
+
+    async def without_overlap(self: Eligibility, *args: Any, **kwargs: Any) -> None:
+        await own_record(self, *args, **{**kwargs, "overlap": False})
+
+    monkeypatch.setattr(Eligibility, "own_record", without_overlap)
 
 
 async def book(client: Client, headers: dict[str, str], **body: Any) -> Any:

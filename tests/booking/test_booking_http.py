@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
-from typing import Any
 
 import pytest
 
-from booking.eligibility import Eligibility
 from core.clock import KST, kst, utcnow
 from tests.accounts.test_auth_http import assert_problem
-from tests.booking.conftest import Client, book, slot_state
+from tests.booking.conftest import Client, book, slot_state, switch_off_overlap_rule
 from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 
 
@@ -137,12 +135,7 @@ async def test_the_one_booking_per_slot_constraint_answers_already_booked_and_gi
     citizen = await make_user()
     assert (await book(client, citizen.headers, slot_id=slot.id)).status_code == 201
 
-    own_record = Eligibility.own_record
-
-    async def without_overlap(self: Eligibility, *args: Any, **kwargs: Any) -> None:
-        await own_record(self, *args, **{**kwargs, "overlap": False})
-
-    monkeypatch.setattr(Eligibility, "own_record", without_overlap)
+    switch_off_overlap_rule(monkeypatch)
     assert_problem(await book(client, citizen.headers, slot_id=slot.id), 409, "already_booked")
     assert await slot_state(db, slot.id) == (1, 1)
     assert (await book(client, (await make_user()).headers, slot_id=slot.id)).status_code == 201

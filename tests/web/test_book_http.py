@@ -7,16 +7,15 @@ from __future__ import annotations
 
 import re
 from datetime import time, timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from booking.eligibility import Eligibility
 from booking.models import Booking
 from core.clock import KST, utcnow
 from core.database import unit_of_work
 from programs.models import Application
+from tests.booking.conftest import switch_off_overlap_rule
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 from tests.programs.conftest import MakeProgram
 from tests.web.conftest import HTML, Client, post_form, text_of
@@ -133,12 +132,7 @@ async def test_a_refusal_by_the_databases_constraint_is_shown_on_the_form(
     sign_in(client, citizen)
     assert (await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})).status_code == 303
 
-    own_record = Eligibility.own_record
-
-    async def without_overlap(self: Eligibility, *args: Any, **kwargs: Any) -> None:
-        await own_record(self, *args, **{**kwargs, "overlap": False})
-
-    monkeypatch.setattr(Eligibility, "own_record", without_overlap)
+    switch_off_overlap_rule(monkeypatch)
     refused = await post_form(client, f"/book/slot/{slot.id}", {"party_size": "1"})
     assert refused.status_code == 422
     assert "이미 예약" in text_of(refused.text)
