@@ -1,11 +1,13 @@
-"""Who a bearer token is, remembered per catalogue version (``core.catalogue_version``).
+"""Who a bearer token is, remembered per accounts version (``core.catalogue_version``).
 
 The answers given from memory (``server.fast_lane``) must know who asks without a query each time. A
-token's holder, role and venues can only change by a write that bumps the version: revoking a token
-(a logout, a new password) updates or deletes its row, and an account's role, its being switched off
-and its venue assignments are ordinary tables. So what was read under version V holds for as long as
-the version is V; a token's own expiry is checked against the clock on every use. Only tokens that
-are valid are remembered: a wrong one goes the ordinary way (and gets its 401 there).
+token's holder, role and venues can only change by a write to the accounts' tables, which bumps the
+accounts version: revoking a token (a logout, a new password) updates or deletes its row, and an
+account's role, its being switched off and its venue assignments are rows of ``user_account`` and
+``venue_assignment``. So what was read under accounts version V holds for as long as it is V, whatever
+else is written meanwhile (the bookings of a rush); a token's own expiry is checked against the clock
+on every use. Only tokens that are valid are remembered: a wrong one goes the ordinary way (and gets
+its 401 there).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class Principals:
         self.known: dict[bytes, Principal] = {}
 
     async def of(self, token: str, version: int) -> Principal | None:
-        """The holder of ``token`` as of ``version`` (the version read before this call); ``None`` when
+        """The holder of ``token`` as of the accounts ``version`` (read before this call); ``None`` when
         the token is not valid now."""
         now = utcnow()
         if version != self.version:

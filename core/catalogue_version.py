@@ -7,7 +7,9 @@ Which writes bump: any ``INSERT``, ``UPDATE`` or ``DELETE`` a session makes, thr
 never show (new tokens, idempotency records, notices, the outbox, scans), or in a unit of
 work marked ``quiet`` (a feed's last fetch time). The bump
 is the last statement before ``COMMIT`` (``before_commit``): a rolled-back write bumps nothing, and the
-version row is locked only between that statement and the commit. New tables bump by default.
+version row is locked only between that statement and the commit. New tables bump by default. A
+write that can change who a token is bumps one of the accounts' rows instead (``ACCOUNT_TABLES``),
+even in a quiet unit of work: their own sum is the accounts version (``VersionReader.both``).
 
 Reading it must cost next to nothing, since every cached answer asks: SQLite reads it on a plain
 ``sqlite3`` connection of its own in the event loop's thread (a WAL read, microseconds, no thread hop;
@@ -49,7 +51,14 @@ catalogue_version = Table(
 # concurrent writers meet on a row once in 64 times. Each row only grows, so the sum grows with every
 # committed bump (a row missing would lose its bumps: the migration and create_all insert all of them).
 SHARDS: Final = 64
-_ROWS: Final = ", ".join(f"({n}, 0)" for n in range(1, SHARDS + 1))
+# Then the accounts' rows (ids SHARDS + 1 ..): a write that can change who a token is (a token revoked
+# or removed, an account's role or its being switched off, its venue assignments) bumps one of these
+# instead. They are part of the sum, so the version moves as for any write; their own sum, the accounts
+# version, moves only for those writes, so that what is remembered of tokens (``accounts.principals``)
+# outlives the bookings of a rush, each of which bumps the version.
+ACCOUNT_SHARDS: Final = 8
+ROWS: Final = SHARDS + ACCOUNT_SHARDS
+_ROWS: Final = ", ".join(f"({n}, 0)" for n in range(1, ROWS + 1))
 event.listen(
     catalogue_version,
     "after_create",
@@ -78,15 +87,24 @@ QUIET_TABLES: Final = frozenset(
 # logout, a password change) must be seen at once by every process that remembers who the token was
 # (``accounts.principals``), and those memories are tagged with the version too.
 QUIET_INSERTS: Final = frozenset({"access_token"})
+# Changes and removals of these can change who a token is: they bump an accounts row. Of new rows only
+# a venue assignment can (a new account or token changes no token anyone holds).
+ACCOUNT_TABLES: Final = frozenset({"access_token", "user_account", "venue_assignment"})
+ACCOUNT_INSERTS: Final = frozenset({"venue_assignment"})
 _DIRTY: Final = "seoulrun.catalogue_dirty"
+_ACCOUNTS: Final = "seoulrun.accounts_dirty"
 _QUIET: Final = "seoulrun.catalogue_quiet"
 _BUMP: Final = (
     update(catalogue_version)
     .where(catalogue_version.c.id == bindparam("shard"))
     .values(version=catalogue_version.c.version + 1)
 )
-# NULL (no rows: not migrated) reads as "unknown": nothing is cached.
-_READ: Final = "SELECT sum(version) FROM catalogue_version"
+# The version, the accounts version, and the rows there are: anything but every row (not migrated, or
+# migrated before the accounts' rows) reads as "unknown": nothing is cached.
+_READ: Final = (
+    f"SELECT sum(version), sum(CASE WHEN id > {SHARDS} THEN version ELSE 0 END), count(*) "  # noqa: S608
+    "FROM catalogue_version"
+)
 
 
 def _table_of(obj: Any) -> str | None:
@@ -94,27 +112,30 @@ def _table_of(obj: Any) -> str | None:
     return getattr(table, "name", None)
 
 
+def _note(session: Session, table: str | None, *, insert: bool) -> None:
+    if table in QUIET_TABLES or (insert and table in QUIET_INSERTS):
+        return
+    session.info[_DIRTY] = True
+    if table in (ACCOUNT_INSERTS if insert else ACCOUNT_TABLES):
+        session.info[_ACCOUNTS] = True
+
+
 @event.listens_for(Session, "after_flush")
 def _note_flush(session: Session, _: Any) -> None:
-    if session.info.get(_DIRTY):
-        return
     for obj in session.new:
-        if _table_of(obj) not in QUIET_TABLES | QUIET_INSERTS:
-            session.info[_DIRTY] = True
+        if session.info.get(_ACCOUNTS):
             return
+        _note(session, _table_of(obj), insert=True)
     for obj in chain(session.dirty, session.deleted):
-        if _table_of(obj) not in QUIET_TABLES:
-            session.info[_DIRTY] = True
+        if session.info.get(_ACCOUNTS):
             return
+        _note(session, _table_of(obj), insert=False)
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_statement(state: ORMExecuteState) -> None:
-    if not (state.is_insert or state.is_update or state.is_delete) or state.session.info.get(_DIRTY):
-        return
-    name = getattr(getattr(state.statement, "table", None), "name", None)
-    if name not in QUIET_TABLES and not (state.is_insert and name in QUIET_INSERTS):
-        state.session.info[_DIRTY] = True
+    if (state.is_insert or state.is_update or state.is_delete) and not state.session.info.get(_ACCOUNTS):
+        _note(state.session, getattr(getattr(state.statement, "table", None), "name", None), insert=state.is_insert)
 
 
 def quiet(session: AsyncSession | Session) -> None:
@@ -127,13 +148,19 @@ def _bump(session: Session) -> None:
     # Commit flushes after this hook: flush first, so that pending changes are seen here.
     if session.dirty or session.new or session.deleted:
         session.flush()
-    if session.info.pop(_DIRTY, False) and not session.info.get(_QUIET):
-        session.execute(_BUMP, {"shard": random.randint(1, SHARDS)})  # noqa: S311 - spreading, not secrecy
+    dirty, accounts = session.info.pop(_DIRTY, False), session.info.pop(_ACCOUNTS, False)
+    # Random rows to spread the writers, not secrecy (S311). Who a token is must be seen at once even
+    # from a unit of work marked quiet.
+    if accounts:
+        session.execute(_BUMP, {"shard": random.randint(SHARDS + 1, ROWS)})  # noqa: S311
+    elif dirty and not session.info.get(_QUIET):
+        session.execute(_BUMP, {"shard": random.randint(1, SHARDS)})  # noqa: S311
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_DIRTY, None)
+    session.info.pop(_ACCOUNTS, None)
 
 
 class VersionReader:
@@ -158,12 +185,19 @@ class VersionReader:
             self._pg = True
 
     async def current(self) -> int | None:
+        both = await self.both()
+        return None if both is None else both[0]
+
+    async def both(self) -> tuple[int, int] | None:
+        """The version and the accounts version, from one read."""
         try:
             row = await self.fetch_row(_READ)
         except Exception as exc:  # no cache rather than an error: the handler answers (or fails) itself
             log.warning("catalogue version unreadable: %s", exc)
             return None
-        return None if row is None or row[0] is None else int(row[0])
+        if row is None or row[0] is None or row[2] != ROWS:
+            return None
+        return int(row[0]), int(row[1])
 
     async def fetch_row(self, sql: str) -> tuple[Any, ...] | None:
         """The first row of a read-only query without parameters (``None``: no row). Failures raise."""

@@ -6,9 +6,10 @@ At 10:00 a popular slot's places go in the first seconds; the requests that foll
 all get ``409 sold_out``. Each would cost the whole request path: routing, the account's query, on
 SQLite the queue of writers and the write lock, the slot's queries, a transaction. This wrapper (beside
 the read cache, inside the security headers and the request's log line) answers them from what
-``booking.rush.FullSlots`` and ``accounts.principals.Principals`` read under the current catalogue
-version, with the very answer the booking route would give: the same problem details in the reader's
-language, counted by the same abuse limits and metrics.
+``booking.rush.FullSlots`` read under the current catalogue version and
+``accounts.principals.Principals`` under the current accounts version, with the very answer the booking
+route would give: the same problem details in the reader's language, counted by the same abuse limits
+and metrics.
 
 Only a request the route would refuse before any lock is answered here: a well-formed body for one
 slot (no waitlist), a valid bearer token, a well-formed ``Idempotency-Key`` or none that this citizen
@@ -164,10 +165,11 @@ class FastLane:
                 token = bearer_of(value.decode("latin-1"))
         if token is None:
             return None
-        version = await self.versions.current()
-        if version is None:
+        versions = await self.versions.both()
+        if versions is None:
             return None
-        principal = await self.principals.of(token, version)
+        version, accounts = versions
+        principal = await self.principals.of(token, accounts)
         if principal is None:
             return None
         data = _SCAN_DECODER.decode(body)
@@ -238,9 +240,10 @@ class FastLane:
             return None
         if data.check_in is not None or data.check_out is not None:
             return None
-        version = await self.versions.current()
-        if version is None:
+        versions = await self.versions.both()
+        if versions is None:
             return None
+        version, accounts = versions
         # The slot first: a booking of a slot with places left (most of the day) costs one read here,
         # which the route does not repeat (``NOT_FULL``).
         slot = await self.full_slots.state(version, data.slot_id)
@@ -249,7 +252,7 @@ class FastLane:
         if not slot.full:
             scope.setdefault("state", {})[NOT_FULL] = data.slot_id
             return None
-        principal = await self.principals.of(token, version)
+        principal = await self.principals.of(token, accounts)
         if principal is None:
             return None
         refusal = await self.full_slots.refusal(version, slot, principal.user_id, idempotency_key)

@@ -187,6 +187,20 @@ async def test_a_revoked_token_is_refused_though_it_was_remembered(
     assert_problem(await keyed(client, citizen, slot.id), 401, "unauthenticated")
 
 
+async def test_who_a_token_is_is_remembered_through_other_peoples_bookings(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    """In a rush every booking moves the version, and what was read under it is read again (the slot,
+    the citizen's keys); who the token is is kept: a booking changes no token (the accounts version)."""
+    slot, citizen = await refused_once(make_space, make_slot, make_user, client)
+    other = await make_user()
+    assert (await keyed(client, other, (await make_slot(await make_space())).id)).status_code == 201
+    with statements_of(db) as statements:
+        assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
+    assert statements  # the slot and the keys, under the new version
+    assert not any("access_token" in statement for statement in statements), statements
+
+
 async def test_bad_requests_get_the_routes_answers(
     client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:

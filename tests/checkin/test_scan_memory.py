@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
+from accounts.models import VenueAssignment
 from checkin.keys import key_ring
 from checkin.models import CheckinKey
 from core.clock import utcnow
@@ -171,3 +172,13 @@ async def test_other_staff_and_revoked_tokens_get_their_own_answers(
     assert_problem(await client.post("/api/checkin/scan", json=body, headers=elsewhere.headers), 403, "forbidden")
     assert (await client.post("/api/auth/logout", headers=door.staff.headers)).is_success
     assert_problem(await scan(client, door, code), 401, "unauthenticated")
+
+
+async def test_staff_taken_off_the_venue_are_refused_at_once(
+    client: Client, db: Database, door: Door, make_user: MakeUser
+) -> None:
+    """Who a token is is remembered under the accounts version: a venue assignment removed moves it."""
+    _, code = await remembered(client, door, make_user)
+    async with unit_of_work(db.engine) as session:
+        await session.execute(delete(VenueAssignment).where(VenueAssignment.user_id == door.staff.id))
+    assert_problem(await scan(client, door, code), 403, "forbidden")

@@ -231,13 +231,13 @@ def test_the_migrated_catalogue_version_has_every_shard(tmp_path: Path) -> None:
     """A shard missing would swallow the bumps that land on it: cached reads would stay out of date."""
     import sqlite3
 
-    from core.catalogue_version import SHARDS
+    from core.catalogue_version import ROWS
     from server.migrate import upgrade
 
     path = tmp_path / "shards.sqlite3"
     upgrade(f"sqlite+aiosqlite:///{path}")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT count(*), sum(version) FROM catalogue_version").fetchone() == (SHARDS, 0)
+        assert conn.execute("SELECT count(*), sum(version) FROM catalogue_version").fetchone() == (ROWS, 0)
 
 
 def test_the_migrated_audit_log_refuses_updates_and_deletes(target: Target) -> None:

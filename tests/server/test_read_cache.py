@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from litestar import Litestar
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
-from accounts.models import AccessToken
+from accounts.models import AccessToken, User, VenueAssignment
 from accounts.services import AccountService
-from core.catalogue_version import SHARDS, catalogue_version, quiet
+from core.catalogue_version import ROWS, SHARDS, VersionReader, catalogue_version, quiet
 from core.clock import utcnow
 from core.database import unit_of_work
 from server import read_cache
@@ -176,7 +176,7 @@ async def test_the_version_bumps_with_a_committed_catalogue_write_only(
     venue = await make_venue()
     citizen = await make_user()
     async with unit_of_work(db.engine) as s:  # every shard a writer may bump is there
-        assert await s.scalar(select(func.count()).select_from(catalogue_version)) == SHARDS
+        assert await s.scalar(select(func.count()).select_from(catalogue_version)) == ROWS
     start = await version(db)
 
     async with unit_of_work(db.engine) as s:  # an ORM object changed and flushed at commit
@@ -222,6 +222,53 @@ async def test_the_version_bumps_with_a_committed_catalogue_write_only(
     assert await leader.try_take()
     assert await claim_run(db.engine, "purge-tokens", utcnow(), "test-process")
     assert await version(db) == start + 2
+
+
+async def accounts_version(db: Database) -> int:
+    async with unit_of_work(db.engine) as s:
+        total = select(func.sum(catalogue_version.c.version)).where(catalogue_version.c.id > SHARDS)
+        return int((await s.scalar(total)) or 0)
+
+
+async def test_the_accounts_version_moves_with_who_a_token_is_and_not_with_bookings(
+    db: Database, client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_slot: MakeSlot,
+    make_user: MakeUser,
+) -> None:  # fmt: skip
+    """What the answers from memory remember of tokens is keyed by the accounts version: a booking (the
+    rush's every write) leaves it, a token revoked, a role changed or a venue assignment does not."""
+    venue = await make_venue()
+    slot = await make_slot(await make_space(venue))
+    citizen, staff = await make_user(), await make_user(role="staff", venues=[venue])
+    reader = VersionReader(db.engine, db.settings)
+    start, accounts = await version(db), await accounts_version(db)
+    assert await reader.both() == (start, accounts)
+
+    assert (await book(client, citizen.headers, slot_id=slot.id)).status_code == 201
+    async with unit_of_work(db.engine) as s:
+        await s.execute(update(Venue).where(Venue.id == venue.id).values(name_en="Renamed"))
+    await make_user()  # a new account: no token anyone holds changes
+    assert await version(db) == start + 3
+    assert await accounts_version(db) == accounts
+    assert await reader.both() == (start + 3, accounts)
+
+    assert (await client.post("/api/auth/logout", headers=citizen.headers)).is_success
+    assert await accounts_version(db) == accounts + 1
+    async with unit_of_work(db.engine) as s:
+        await s.execute(update(User).where(User.id == staff.id).values(role="manager"))
+    assert await accounts_version(db) == accounts + 2
+    async with unit_of_work(db.engine) as s:
+        await s.execute(delete(VenueAssignment).where(VenueAssignment.user_id == staff.id))
+    assert await accounts_version(db) == accounts + 3
+    async with unit_of_work(db.engine) as s:
+        s.add(VenueAssignment(user_id=staff.id, venue_id=venue.id))
+    assert await accounts_version(db) == accounts + 4
+    async with unit_of_work(db.engine) as s:  # quiet or not, who a token is must be seen at once
+        quiet(s)
+        (await s.get_one(User, staff.id)).is_active = False
+    assert await accounts_version(db) == accounts + 5
+    assert await version(db) == start + 8  # each of them moved the version too
+    assert await reader.both() == (start + 8, accounts + 5)
+    await reader.close()
 
 
 async def test_a_cached_feed_follows_bookings_and_revocation_at_once(
