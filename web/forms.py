@@ -147,11 +147,13 @@ async def attempt(session: AsyncSession) -> AsyncIterator[Refusal]:
     try:
         yield refusal
     except DomainError as error:
-        # Also when a failed flush inside left it inactive (a unique constraint's refusal): rolled back,
-        # the request's transaction goes on. Only a savepoint the call itself ended is left alone.
-        if savepoint.is_active or session.in_nested_transaction():
+        # Also when a failed flush inside left it inactive (a unique constraint's refusal) but still the
+        # session's current savepoint: rolled back, the request's transaction goes on. Only a savepoint
+        # the call itself ended is left alone.
+        current = session.sync_session.get_nested_transaction()
+        if savepoint.is_active or current is savepoint.sync_transaction:
             await savepoint.rollback()
         refusal.error = error
     else:
-        if savepoint.is_active or session.in_nested_transaction():
+        if savepoint.is_active:
             await savepoint.commit()
