@@ -47,21 +47,23 @@ HTTP_LATENCY: Final = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
-# Each route's series, looked up once: ``labels()`` checks and locks on every call.
-_requests: dict[tuple[str, str, int], Any] = {}
-_latencies: dict[tuple[str, str], Any] = {}
+# Each series, looked up once: ``labels()`` checks and locks on every call. Labels are bounded (route
+# templates, statuses, outcome codes), and so are these.
+_series: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *labels: str) -> Any:
+    key = (metric, *labels)
+    child = _series.get(key)
+    if child is None:
+        child = _series[key] = metric.labels(*labels)
+    return child
 
 
 def count_request(route: str, method: str, status: int, seconds: float) -> None:
     """One answered request, in ``HTTP_REQUESTS`` and ``HTTP_LATENCY``."""
-    counter = _requests.get((route, method, status))
-    if counter is None:
-        counter = _requests[(route, method, status)] = HTTP_REQUESTS.labels(route, method, str(status))
-    latency = _latencies.get((route, method))
-    if latency is None:
-        latency = _latencies[(route, method)] = HTTP_LATENCY.labels(route, method)
-    counter.inc()
-    latency.observe(seconds)
+    _child(HTTP_REQUESTS, route, method, str(status)).inc()
+    _child(HTTP_LATENCY, route, method).observe(seconds)
 
 
 BOOKINGS: Final = Counter(
@@ -69,7 +71,6 @@ BOOKINGS: Final = Counter(
     "Answers to POST /api/bookings: the new booking's status (confirmed, waitlisted), or the code of the refusal",
     ["outcome"],
 )
-_outcomes: dict[str, Any] = {}
 JOB_RUNS: Final = Counter(
     "seoulrun_job_runs",
     "Occurrences of scheduled jobs run by this service: ok, failed, or skipped (another process had it)",
@@ -78,7 +79,4 @@ JOB_RUNS: Final = Counter(
 
 
 def count_booking(outcome: str) -> None:
-    counter = _outcomes.get(outcome)
-    if counter is None:
-        counter = _outcomes[outcome] = BOOKINGS.labels(outcome=outcome)
-    counter.inc()
+    _child(BOOKINGS, outcome).inc()
