@@ -91,7 +91,8 @@ class Settings:
     debug: bool = False
     scheduler_enabled: bool = True
     token_ttl_hours: int = 24 * 14
-    db_pool_size: int = 10
+    # Connections per process, all kept open (core.database.create_engine); the most it ever holds.
+    db_pool_size: int = 20
     db_lock_timeout_ms: int = 5000
     # How long a request waits for a pooled connection (PostgreSQL) before answering 503.
     db_pool_timeout_s: float = 10.0
@@ -166,7 +167,7 @@ class Settings:
             debug=_env_bool("DEBUG", False),
             scheduler_enabled=_env_bool("SCHEDULER", True),
             token_ttl_hours=int(_env("TOKEN_TTL_HOURS", str(24 * 14))),
-            db_pool_size=int(_env("DB_POOL_SIZE", "10")),
+            db_pool_size=int(_env("DB_POOL_SIZE", "20")),
             db_lock_timeout_ms=int(_env("DB_LOCK_TIMEOUT_MS", "5000")),
             db_pool_timeout_s=float(_env("DB_POOL_TIMEOUT_S", "10")),
             argon2_time_cost=int(_env("ARGON2_TIME_COST", "3")),
