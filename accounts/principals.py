@@ -13,13 +13,13 @@ its 401 there).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
 from accounts.services import token_holder
@@ -28,6 +28,8 @@ from core.database import read_only
 
 # At most this many tokens per process and version (then the memory starts again).
 MAX_TOKENS: Final = 100_000
+# More to read about the holder while their token is read, in the same session (``Principals.of``).
+Also = Callable[[AsyncSession, int], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +50,20 @@ class Principals:
         self.version: int | None = None
         self.known: dict[bytes, Principal] = {}
 
-    async def of(self, token: str, version: int) -> Principal | None:
+    async def of(self, token: str, version: int, also: Also | None = None) -> Principal | None:
         """The holder of ``token`` as of the accounts ``version`` (read before this call); ``None`` when
-        the token is not valid now."""
+        the token is not valid now. When the token has to be read, ``also`` reads more about its holder
+        in the same session (one connection and session for both: a rush's first request of each
+        citizen needs their used keys too)."""
         now = utcnow()
         if version != self.version:
             if self.version is not None and version < self.version:
-                return await self._load(token, now)  # a request that read the version before a newer one
+                return await self._load(token, now, also)  # a request that read the version before a newer one
             self.version, self.known = version, {}
         digest = hashlib.sha256(token.encode()).digest()
         principal = self.known.get(digest)
         if principal is None:
-            principal = await self._load(token, now)
+            principal = await self._load(token, now, also)
             if principal is None:
                 return None
             if len(self.known) >= MAX_TOKENS:
@@ -68,7 +72,7 @@ class Principals:
                 self.known[digest] = principal
         return principal if principal.expires_at > now else None
 
-    async def _load(self, token: str, now: datetime) -> Principal | None:
+    async def _load(self, token: str, now: datetime, also: Also | None) -> Principal | None:
         async with read_only(self.engine) as session:
             row = (
                 await session.execute(token_holder(select(User.id, User.role, AccessToken.expires_at), token, now))
@@ -80,4 +84,6 @@ class Principals:
                 venues = (
                     await session.scalars(select(VenueAssignment.venue_id).where(VenueAssignment.user_id == row.id))
                 ).all()
+            if also is not None:
+                await also(session, row.id)
         return Principal(row.id, row.role, row.expires_at, frozenset(venues))

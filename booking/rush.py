@@ -17,11 +17,12 @@ guarded UPDATE stays the only guard of the places.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from booking.errors import AlreadyBooked, SoldOut
 from booking.models import ACTIVE, Booking, IdempotencyRecord
@@ -81,14 +82,31 @@ class FullSlots:
         if idempotency_key is not None:
             keys = self.keys.get(user_id)
             if keys is None:
-                keys = await self._keys(user_id)
-                if self.version == version:
-                    if len(self.keys) >= MAX_CITIZENS:
-                        self.keys.clear()
-                    self.keys[user_id] = keys
+                async with read_only(self.engine) as session:
+                    keys = await self._read_keys(session, version, user_id)
             if idempotency_key in keys:
                 return None
         return ALREADY_BOOKED if user_id in slot.holders else SOLD_OUT
+
+    def keys_reader(self, version: int) -> Callable[[AsyncSession, int], Awaitable[None]]:
+        """Reads a citizen's used keys in a session opened for something else (``Principals.of``: who
+        their token is), so that ``refusal`` finds them in memory."""
+
+        async def read(session: AsyncSession, user_id: int) -> None:
+            if user_id not in self.keys:
+                await self._read_keys(session, version, user_id)
+
+        return read
+
+    async def _read_keys(self, session: AsyncSession, version: int, user_id: int) -> frozenset[str]:
+        keys = frozenset(
+            await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == user_id))
+        )
+        if self.version == version:
+            if len(self.keys) >= MAX_CITIZENS:
+                self.keys.clear()
+            self.keys[user_id] = keys
+        return keys
 
     async def _slot(self, version: int, slot_id: int) -> SlotState:
         """One read per slot and version in a process, however many requests ask at once."""
@@ -126,8 +144,3 @@ class FullSlots:
                 )
             )
             return SlotState(full=True, holders=frozenset(h for h in holders if h is not None))
-
-    async def _keys(self, user_id: int) -> frozenset[str]:
-        async with read_only(self.engine) as session:
-            keys = await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == user_id))
-            return frozenset(keys)

@@ -252,7 +252,9 @@ class FastLane:
         if not slot.full:
             scope.setdefault("state", {})[NOT_FULL] = data.slot_id
             return None
-        principal = await self.principals.of(token, accounts)
+        # Who the token is and, when the request has a key, which keys its holder used: one session.
+        also = self.full_slots.keys_reader(version) if idempotency_key is not None else None
+        principal = await self.principals.of(token, accounts, also)
         if principal is None:
             return None
         refusal = await self.full_slots.refusal(version, slot, principal.user_id, idempotency_key)

@@ -201,6 +201,31 @@ async def test_who_a_token_is_is_remembered_through_other_peoples_bookings(
     assert not any("access_token" in statement for statement in statements), statements
 
 
+async def test_a_citizens_first_refusal_reads_their_token_and_keys_on_one_connection(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    """At 10:00 most citizens ask once: their first refusal is the one that counts. Who the token is and
+    which keys its holder used come from one session (one connection from the pool), not one each."""
+    newcomer = await make_user()  # first: a new account moves the version (the slot would be read again)
+    slot, _ = await refused_once(make_space, make_slot, make_user, client)  # the slot now remembered
+    # The connections themselves, kept alive: ids of freed ones could be given again.
+    used: dict[str, list[object]] = {"access_token": [], "idempotency_record": []}
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        for table, connections in used.items():
+            if table in statement:
+                connections.append(conn.connection.dbapi_connection)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        assert_problem(await keyed(client, newcomer, slot.id), 409, "sold_out")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
+    assert len(used["access_token"]) == 1, used  # read once, then remembered
+    assert len(used["idempotency_record"]) == 1, used
+    assert used["idempotency_record"][0] is used["access_token"][0], used
+
+
 async def test_bad_requests_get_the_routes_answers(
     client: Client, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:
