@@ -18,16 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
-from accounts.services import token_holder
+from accounts.services import holder_params, token_holder
 from core.clock import utcnow
 from core.database import read_only
 
 # At most this many tokens per process and version (then the memory starts again).
 MAX_TOKENS: Final = 100_000
+_HOLDER: Final = token_holder(select(User.id, User.role, AccessToken.expires_at))
+_VENUES: Final = select(VenueAssignment.venue_id).where(VenueAssignment.user_id == bindparam("user_id"))
 # More to read about the holder while their token is read, in the same session (``Principals.of``).
 Also = Callable[[AsyncSession, int], Awaitable[None]]
 
@@ -74,16 +76,12 @@ class Principals:
 
     async def _load(self, token: str, now: datetime, also: Also | None) -> Principal | None:
         async with read_only(self.engine) as session:
-            row = (
-                await session.execute(token_holder(select(User.id, User.role, AccessToken.expires_at), token, now))
-            ).first()
+            row = (await session.execute(_HOLDER, holder_params(token, now))).first()
             if row is None:
                 return None
             venues: Sequence[int] = ()
             if row.role in VENUE_SCOPED_ROLES:  # a citizen or an admin works at no venue of their own
-                venues = (
-                    await session.scalars(select(VenueAssignment.venue_id).where(VenueAssignment.user_id == row.id))
-                ).all()
+                venues = (await session.scalars(_VENUES, {"user_id": row.id})).all()
             if also is not None:
                 await also(session, row.id)
         return Principal(row.id, row.role, row.expires_at, frozenset(venues))

@@ -6,10 +6,10 @@ import hashlib
 import secrets
 from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
@@ -47,14 +47,25 @@ def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_holder(query: Select[Any], token: str, now: datetime) -> Select[Any]:
-    """``query`` (of the account) narrowed to the active account that holds ``token``, valid at ``now``."""
+def token_holder(query: Select[Any]) -> Select[Any]:
+    """``query`` (of the account) narrowed to the active account that holds a token, valid at a time:
+    run it with ``holder_params``. Made once per query and kept (a module constant): an
+    authenticated request then builds no SQL of its own to find who it is."""
     return query.join(AccessToken, AccessToken.user_id == User.id).where(
-        AccessToken.token_hash == _hash_token(token),
-        AccessToken.expires_at > now,
+        AccessToken.token_hash == bindparam("token_hash"),
+        AccessToken.expires_at > bindparam("now"),
         AccessToken.revoked.is_(False),
         User.is_active.is_(True),
     )
+
+
+def holder_params(token: str, now: datetime) -> dict[str, Any]:
+    """The parameters of a ``token_holder`` query for ``token`` at ``now``."""
+    return {"token_hash": _hash_token(token), "now": now}
+
+
+# The account and its venue assignments in one query: every authenticated request runs it.
+_HOLDER: Final = token_holder(select(User)).options(joinedload(User.assignments))
 
 
 def normalize_email(email: str) -> str:
@@ -161,10 +172,7 @@ class AccountService:
 
     async def authenticate(self, token: str, *, now: datetime | None = None) -> User:
         now = now or utcnow()
-        # One query for the account and its venue assignments: every authenticated request runs it.
-        result = await self.session.execute(
-            token_holder(select(User), token, now).options(joinedload(User.assignments))
-        )
+        result = await self.session.execute(_HOLDER, holder_params(token, now))
         user: User | None = result.unique().scalar_one_or_none()
         if user is None:
             raise Unauthenticated("auth.token_invalid")

@@ -13,8 +13,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -210,16 +212,7 @@ class Eligibility:
         - ``quota``: for a space with a ``monthly_limit``, at most that many uses of it per Seoul month,
           then at most ``weekly_quota`` bookings per venue kind per Seoul week, counting those asked for now.
         """
-        conditions: dict[str, ColumnElement[bool]] = {}
-        if overlap:
-            slot_ids = [w.placement.slot.id for w in wanted if w.placement.slot is not None]
-            conditions["same_slot"] = and_(
-                Booking.status.in_(ACTIVE), Booking.slot_id.in_(slot_ids) if slot_ids else false()
-            )
-            conditions["same_time"] = and_(
-                Booking.status.in_(ACTIVE),
-                or_(*(and_(Booking.starts_at < w.ends_at, Booking.ends_at > w.starts_at) for w in wanted)),
-            )
+        slot_ids = [w.placement.slot.id for w in wanted if w.placement.slot is not None] if overlap else []
         months: dict[tuple[int, date], list[Wanted]] = defaultdict(list)
         weeks: dict[tuple[str, date], list[Wanted]] = defaultdict(list)
         if quota:
@@ -228,16 +221,24 @@ class Eligibility:
                     months[(item.placement.space.id, month_of(item.starts_at)[0])].append(item)
                 weeks[(item.placement.venue.kind, week_of(item.starts_at)[0])].append(item)
         months_asked, weeks_asked = sorted(months.items()), sorted(weeks.items())
+        params: dict[str, object] = {"user_id": user_id, "exclude_id": exclude_booking_id, "slot_ids": slot_ids}
+        if overlap:
+            for i, item in enumerate(wanted):
+                params[f"starts_{i}"], params[f"ends_{i}"] = item.starts_at, item.ends_at
         for n, ((space_id, _), items) in enumerate(months_asked):
-            conditions[f"month_{n}"] = self._month_use(space_id, items[0].starts_at)
+            _, params[f"month_start_{n}"], params[f"month_end_{n}"] = month_of(items[0].starts_at)
+            params[f"month_space_{n}"] = space_id
         for n, ((kind, _), items) in enumerate(weeks_asked):
-            conditions[f"week_{n}"] = self._week_use(kind, items[0].starts_at)
-        query = select(Booking.id, *(c.label(name) for name, c in conditions.items())).where(
-            Booking.user_id == user_id, or_(*conditions.values())
+            _, params[f"week_start_{n}"], params[f"week_end_{n}"] = week_of(items[0].starts_at)
+            params[f"week_kind_{n}"] = kind
+        query = _own_record_query(
+            len(wanted) if overlap else None,
+            bool(slot_ids),
+            len(months_asked),
+            len(weeks_asked),
+            exclude_booking_id is not None,
         )
-        if exclude_booking_id is not None:
-            query = query.where(Booking.id != exclude_booking_id)
-        rows = (await self.session.execute(query.order_by(Booking.starts_at, Booking.id))).all()
+        rows = (await self.session.execute(query, params)).all()
 
         def counted(name: str) -> list[int]:
             return [row.id for row in rows if row._mapping[name]]
@@ -263,13 +264,13 @@ class Eligibility:
     def _month_use(space_id: int, instant: datetime) -> ColumnElement[bool]:
         """A use of a space that counts against its monthly limit in the Seoul month of ``instant``."""
         _, start, end = month_of(instant)
-        return _uses_up(start, end, Booking.space_id == space_id)
+        return _month_condition(space_id, start, end)
 
     @staticmethod
     def _week_use(venue_kind: str, instant: datetime) -> ColumnElement[bool]:
         """A booking that counts against the weekly quota for a venue kind in the week of ``instant``."""
         _, start, end = week_of(instant)
-        return _uses_up(start, end, Booking.venue_id.in_(select(Venue.id).where(Venue.kind == venue_kind)))
+        return _week_condition(venue_kind, start, end)
 
     async def monthly_used(self, user_id: int, space_id: int, instant: datetime) -> list[Booking]:
         """The uses of a space that count against its monthly limit in the Seoul month of ``instant``."""
@@ -285,6 +286,54 @@ class Eligibility:
         return list((await self.session.scalars(query)).all())
 
 
-def _uses_up(start: datetime, end: datetime, where: ColumnElement[bool]) -> ColumnElement[bool]:
+def _uses_up(start: Any, end: Any, where: ColumnElement[bool]) -> ColumnElement[bool]:
     """A booking that uses up a limit (a place held or used, or a no-show) from ``start`` to ``end``."""
     return and_(Booking.status.in_(QUOTA_STATUSES), Booking.starts_at >= start, Booking.starts_at < end, where)
+
+
+# The conditions take values or bound parameters alike (``_own_record_query``).
+def _month_condition(space_id: Any, start: Any, end: Any) -> ColumnElement[bool]:
+    return _uses_up(start, end, Booking.space_id == space_id)
+
+
+def _week_condition(venue_kind: Any, start: Any, end: Any) -> ColumnElement[bool]:
+    return _uses_up(start, end, Booking.venue_id.in_(select(Venue.id).where(Venue.kind == venue_kind)))
+
+
+@lru_cache(maxsize=256)
+def _own_record_query(
+    wanted: int | None, any_slot: bool, months: int, weeks: int, exclude: bool
+) -> Select[tuple[Any, ...]]:
+    """``Eligibility.own_record``'s query for requests of one shape (how many places, months and weeks;
+    ``wanted`` is None without the overlap rule), with bound parameters for the rest: made once per
+    shape and kept, so that a booking builds no SQL of its own for its rules. Each row says which rule
+    it counts for (a labelled condition column each)."""
+    conditions: dict[str, ColumnElement[bool]] = {}
+    if wanted is not None:
+        conditions["same_slot"] = and_(
+            Booking.status.in_(ACTIVE),
+            Booking.slot_id.in_(bindparam("slot_ids", expanding=True)) if any_slot else false(),
+        )
+        conditions["same_time"] = and_(
+            Booking.status.in_(ACTIVE),
+            or_(
+                *(
+                    and_(Booking.starts_at < bindparam(f"ends_{i}"), Booking.ends_at > bindparam(f"starts_{i}"))
+                    for i in range(wanted)
+                )
+            ),
+        )
+    for n in range(months):
+        conditions[f"month_{n}"] = _month_condition(
+            bindparam(f"month_space_{n}"), bindparam(f"month_start_{n}"), bindparam(f"month_end_{n}")
+        )
+    for n in range(weeks):
+        conditions[f"week_{n}"] = _week_condition(
+            bindparam(f"week_kind_{n}"), bindparam(f"week_start_{n}"), bindparam(f"week_end_{n}")
+        )
+    query = select(Booking.id, *(c.label(name) for name, c in conditions.items())).where(
+        Booking.user_id == bindparam("user_id"), or_(*conditions.values())
+    )
+    if exclude:
+        query = query.where(Booking.id != bindparam("exclude_id"))
+    return query.order_by(Booking.starts_at, Booking.id)

@@ -9,7 +9,9 @@ serialises them, so these are no-ops there.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Final
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,11 +19,13 @@ from accounts.models import User
 from booking.models import Booking
 from core.errors import NotFound
 
+_LOCK_CITIZEN: Final = select(User.suspended_until).where(User.id == bindparam("user_id")).with_for_update()
+
 
 async def lock_citizen(session: AsyncSession, user_id: int) -> User:
     """The citizen's account, locked: one citizen's bookings (overlap, quota, idempotency, suspension)
     are decided one at a time across processes; other citizens are not held up."""
-    row = (await session.execute(select(User.suspended_until).where(User.id == user_id).with_for_update())).first()
+    row = (await session.execute(_LOCK_CITIZEN, {"user_id": user_id})).first()
     if row is None:
         raise NotFound("not_found.account")
     user = await session.get(User, user_id)  # in the session already when it made the request

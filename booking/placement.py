@@ -4,8 +4,9 @@ session when there is one. Every rule of the engine reads its facts from a ``Pla
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.models import Booking
@@ -43,17 +44,20 @@ class Placement:
         return party_size
 
 
+# Made once (module constants): every booking reads its placement, and builds no SQL of its own for it.
+_OF_SLOT: Final = (
+    select(Slot, Space, Venue, Program, ProgramSession)
+    .join(Space, Space.id == Slot.space_id)
+    .join(Venue, Venue.id == Slot.venue_id)
+    .outerjoin(ProgramSession, ProgramSession.slot_id == Slot.id)
+    .outerjoin(Program, Program.id == ProgramSession.program_id)
+    .where(Slot.id == bindparam("slot_id"))
+)
+_OF_SPACE: Final = select(Space, Venue).join(Venue, Venue.id == Space.venue_id).where(Space.id == bindparam("space_id"))
+
+
 async def of_slot(session: AsyncSession, slot_id: int) -> Placement:
-    row = (
-        await session.execute(
-            select(Slot, Space, Venue, Program, ProgramSession)
-            .join(Space, Space.id == Slot.space_id)
-            .join(Venue, Venue.id == Slot.venue_id)
-            .outerjoin(ProgramSession, ProgramSession.slot_id == Slot.id)
-            .outerjoin(Program, Program.id == ProgramSession.program_id)
-            .where(Slot.id == slot_id)
-        )
-    ).first()
+    row = (await session.execute(_OF_SLOT, {"slot_id": slot_id})).first()
     if row is None:
         raise NotFound("not_found.slot", slot_id=slot_id)
     slot, space, venue, program, program_session = row
@@ -62,9 +66,7 @@ async def of_slot(session: AsyncSession, slot_id: int) -> Placement:
 
 
 async def of_space(session: AsyncSession, space_id: int) -> Placement:
-    row = (
-        await session.execute(select(Space, Venue).join(Venue, Venue.id == Space.venue_id).where(Space.id == space_id))
-    ).first()
+    row = (await session.execute(_OF_SPACE, {"space_id": space_id})).first()
     if row is None:
         raise NotFound("space.not_found", space_id=space_id)
     space, venue = row

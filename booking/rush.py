@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from booking.errors import AlreadyBooked, SoldOut
@@ -41,6 +41,15 @@ NOT_FULL: Final = "seoulrun.slot_not_full"
 SOLD_OUT: Final = SoldOut("sold_out.places_left", remaining=0)
 ALREADY_BOOKED: Final = AlreadyBooked("already_booked.slot")
 SHARED_REFUSALS: Final = (SOLD_OUT, ALREADY_BOOKED)
+
+# The lane's reads, made once (module constants): they run for most requests of a rush.
+_REMAINING_IF_OPEN: Final = select(Slot.capacity - Slot.taken).where(
+    Slot.id == bindparam("slot_id"), Slot.status == SlotStatus.OPEN
+)
+_HOLDERS: Final = select(Booking.user_id).where(
+    Booking.slot_id == bindparam("slot_id"), Booking.status.in_(ACTIVE), Booking.user_id.is_not(None)
+)
+_KEYS: Final = select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == bindparam("user_id"))
 
 # Per process and version, at most this many slots and citizens' keys (then the memory starts again).
 MAX_SLOTS: Final = 10_000
@@ -99,9 +108,7 @@ class FullSlots:
         return read
 
     async def _read_keys(self, session: AsyncSession, version: int, user_id: int) -> frozenset[str]:
-        keys = frozenset(
-            await session.scalars(select(IdempotencyRecord.key).where(IdempotencyRecord.user_id == user_id))
-        )
+        keys = frozenset(await session.scalars(_KEYS, {"user_id": user_id}))
         if self.version == version:
             if len(self.keys) >= MAX_CITIZENS:
                 self.keys.clear()
@@ -133,14 +140,8 @@ class FullSlots:
 
     async def _read_slot(self, slot_id: int) -> SlotState:
         async with read_only(self.engine) as session:
-            remaining = await session.scalar(
-                select(Slot.capacity - Slot.taken).where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN)
-            )
+            remaining = await session.scalar(_REMAINING_IF_OPEN, {"slot_id": slot_id})
             if remaining is None or remaining > 0:
                 return SlotState(full=False, holders=frozenset())
-            holders = await session.scalars(
-                select(Booking.user_id).where(
-                    Booking.slot_id == slot_id, Booking.status.in_(ACTIVE), Booking.user_id.is_not(None)
-                )
-            )
+            holders = await session.scalars(_HOLDERS, {"slot_id": slot_id})
             return SlotState(full=True, holders=frozenset(h for h in holders if h is not None))

@@ -10,9 +10,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Final
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
@@ -55,6 +56,10 @@ from venues.schemas import ClosureCreate
 from venues.services import VenueService
 
 MAX_STAY_NIGHTS = 14
+# A citizen's first answer to a request with this key (made once: every keyed booking reads it).
+_RECORD: Final = select(IdempotencyRecord).where(
+    IdempotencyRecord.user_id == bindparam("user_id"), IdempotencyRecord.key == bindparam("key")
+)
 
 
 def request_fingerprint(data: BookingCreate) -> str:
@@ -149,11 +154,7 @@ class BookingService:
             await self._refuse_if_full(user, data.slot_id, idempotency_key)
         citizen = await lock_citizen(self.session, user.id)
         if idempotency_key:
-            record = await self.session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.user_id == user.id, IdempotencyRecord.key == idempotency_key
-                )
-            )
+            record = await self.session.scalar(_RECORD, {"user_id": user.id, "key": idempotency_key})
             if record is not None:
                 if record.request_hash != fingerprint:
                     raise IdempotencyMismatch("idempotency_mismatch.detail")

@@ -5,8 +5,9 @@ they chose."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -51,23 +52,24 @@ async def set_preferences(session: AsyncSession, user: User, data: PreferencesUp
     return await preferences_of(session, user)
 
 
+_ADDRESSES: Final = (
+    select(
+        User.name,
+        User.email,
+        User.phone,
+        User.is_active,
+        NotificationPreference.email.label("wants_email"),
+        NotificationPreference.sms.label("wants_sms"),
+    )
+    .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
+
+
 async def addresses(session: AsyncSession, user_id: int) -> tuple[str, list[tuple[str, str]]]:
     """The person's name, and each channel they chose with the address it goes to (one query: it runs
     inside the booking's transaction, after the slot's lock was taken)."""
-    row = (
-        await session.execute(
-            select(
-                User.name,
-                User.email,
-                User.phone,
-                User.is_active,
-                NotificationPreference.email.label("wants_email"),
-                NotificationPreference.sms.label("wants_sms"),
-            )
-            .outerjoin(NotificationPreference, NotificationPreference.user_id == User.id)
-            .where(User.id == user_id)
-        )
-    ).first()
+    row = (await session.execute(_ADDRESSES, {"user_id": user_id})).first()
     if row is None or not row.is_active:
         return "", []
     wants_email = row.wants_email if row.wants_email is not None else True

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Final
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,16 +29,38 @@ from venues.models import Slot, SlotStatus, Space, StayNight
 NIGHT_TAKEN = "uq_stay_night_space_night"
 
 
+# Each made once (module constants, run with their parameters): the guarded UPDATE runs in every
+# booking, while the slot's lock is held, so it builds no SQL of its own there.
+_TAKE: Final = (
+    update(Slot)
+    .where(
+        Slot.id == bindparam("slot_id"),
+        Slot.status == SlotStatus.OPEN,
+        Slot.taken + bindparam("units") <= Slot.capacity,
+    )
+    .values(taken=Slot.taken + bindparam("units"))
+    .execution_options(synchronize_session=False)
+)
+_TAKE_BACK: Final = (
+    update(Slot)
+    .where(Slot.id == bindparam("slot_id"), Slot.taken + bindparam("units") <= Slot.capacity)
+    .values(taken=Slot.taken + bindparam("units"))
+    .execution_options(synchronize_session=False)
+)
+_GIVE_BACK: Final = (
+    update(Slot)
+    .where(Slot.id == bindparam("slot_id"))
+    .values(taken=Slot.taken - bindparam("units"))
+    .execution_options(synchronize_session=False)
+)
+_REMAINING: Final = select(Slot.capacity - Slot.taken).where(Slot.id == bindparam("slot_id"))
+
+
 async def take(session: AsyncSession, slot_id: int, units: int) -> bool:
     """Take ``units`` of an open slot if they are there."""
     if units == 0:
         return True
-    result = await session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN, Slot.taken + units <= Slot.capacity)
-        .values(taken=Slot.taken + units)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_TAKE, {"slot_id": slot_id, "units": units})
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
@@ -46,28 +69,18 @@ async def take_back(session: AsyncSession, slot_id: int, units: int) -> bool:
     within capacity, whatever the slot's status now."""
     if units == 0:
         return True
-    result = await session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id, Slot.taken + units <= Slot.capacity)
-        .values(taken=Slot.taken + units)
-        .execution_options(synchronize_session=False)
-    )
+    result = await session.execute(_TAKE_BACK, {"slot_id": slot_id, "units": units})
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 async def give_back(session: AsyncSession, slot_id: int, units: int) -> None:
     if units == 0:
         return
-    await session.execute(
-        update(Slot)
-        .where(Slot.id == slot_id)
-        .values(taken=Slot.taken - units)
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_GIVE_BACK, {"slot_id": slot_id, "units": units})
 
 
 async def remaining(session: AsyncSession, slot_id: int) -> int:
-    left = await session.scalar(select(Slot.capacity - Slot.taken).where(Slot.id == slot_id))
+    left = await session.scalar(_REMAINING, {"slot_id": slot_id})
     return max(int(left or 0), 0)
 
 
