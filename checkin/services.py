@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +37,31 @@ from venues.rules import Rules, effective_rules
 
 # How long after its end a code stays valid (a late check-out, a stay's last morning).
 CODE_GRACE: Final = timedelta(hours=6)
+
+
+# Made once (module constants, run with their parameters): a door scans one code after another.
+# The look: everything a scan's answer needs in one query (the booking, its venue and space, the
+# holder's name), the booking as the database has it now.
+_LOOK: Final = (
+    select(Booking, Venue, Space, User)
+    .join(Venue, Venue.id == Booking.venue_id)
+    .join(Space, Space.id == Booking.space_id)
+    .outerjoin(User, User.id == Booking.user_id)
+    .where(Booking.id == bindparam("booking_id"))
+    .execution_options(populate_existing=True)
+)
+_CHECK_IN: Final = (
+    update(Booking)
+    .where(Booking.id == bindparam("booking_id"), Booking.status == BookingStatus.CONFIRMED)
+    .values(
+        status=BookingStatus.CHECKED_IN,
+        checked_in_at=bindparam("at"),
+        arrived=bindparam("arrived"),
+        sequence=Booking.sequence + 1,
+        updated_at=bindparam("now"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 def checkin_window(booking: Booking, rules: Rules) -> tuple[datetime, datetime]:
@@ -161,17 +186,7 @@ class CheckinService:
         claims = await self.verify(payload)
         if claims is None:
             return scan_answer("invalid")
-        # One query for everything the answer needs: the booking, its venue and space, the holder's name.
-        row = (
-            await self.session.execute(
-                select(Booking, Venue, Space, User)
-                .join(Venue, Venue.id == Booking.venue_id)
-                .join(Space, Space.id == Booking.space_id)
-                .outerjoin(User, User.id == Booking.user_id)
-                .where(Booking.id == claims.booking_id)
-                .execution_options(populate_existing=True)
-            )
-        ).first()
+        row = (await self.session.execute(_LOOK, {"booking_id": claims.booking_id})).first()
         if row is None:
             return scan_answer("not_found")
         booking, venue, space, user = row
@@ -245,16 +260,8 @@ class CheckinService:
     ) -> bool:
         """Confirmed → checked in, once: of two scans at the same moment, one UPDATE wins."""
         result = await self.session.execute(
-            update(Booking)
-            .where(Booking.id == booking.id, Booking.status == BookingStatus.CONFIRMED)
-            .values(
-                status=BookingStatus.CHECKED_IN,
-                checked_in_at=at,
-                arrived=arrived or booking.party_size,
-                sequence=Booking.sequence + 1,
-                updated_at=self.now,
-            )
-            .execution_options(synchronize_session=False)
+            _CHECK_IN,
+            {"booking_id": booking.id, "at": at, "arrived": arrived or booking.party_size, "now": self.now},
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
