@@ -123,6 +123,7 @@ class Run:
     problems: list[str] = field(default_factory=list)
     hello_rps: list[float] = field(default_factory=list)
     pgbench_tps: float | None = None
+    booking_tx_tps: float | None = None  # pgbench running the confirmed path's own statements
     memory: dict[str, list[float]] = field(default_factory=dict)
     feed_path: str = ""
     profile: frozenset[str] = frozenset()  # names of the measurements to sample with py-spy
@@ -461,6 +462,47 @@ def hot_row(database: Database, db: Db, venues: Venues, load: Load) -> Row:
     return row
 
 
+def booking_tx(database: Database, db: Db, venues: Venues, load: Load) -> Row:
+    """pgbench: a confirmed booking's own statements (``bench/booking_tx.sql``, as the app sends them), a
+    slot and a citizen of its own each, at the rush's client count: the rate at which PostgreSQL alone
+    does what the confirmed path asks of it. Run before the servers start, as ``hot_row``."""
+    # Enough pairs for the run at several times the rate seen here (pgbench stops a client that runs out).
+    count = max(20_000, round(4_000 * load.duration_s))
+    space = asyncio.run(_data.prepare_booking_tx(db, venues, count))
+    try:
+        result = _wrk.pgbench(
+            database.name, _wrk.BOOKING_TX_SQL, {"venue": venues.door}, load.connections, load.threads, load.duration_s
+        )
+    finally:
+        confirmed, taken = asyncio.run(_data.finish_booking_tx(db, space))
+    row = Row(
+        database.label,
+        "rush",
+        "pgbench_booking",
+        "pgbench: a confirmed booking's own statements (yardstick)",
+        yardstick="",
+    )
+    row.pgbench = result
+    row.extra = {"confirmed": confirmed, "places_taken": taken}
+    print(
+        f"  {row.label:<58} {result.tps:>9,.0f} tx/s   avg {result.latency_ms:7.1f} ms  ({result.transactions} tx)",
+        flush=True,
+    )
+    return row
+
+
+def add_booking_tx(run: Run, row: Row) -> None:
+    assert row.pgbench is not None
+    run.rows.append(row)
+    run.booking_tx_tps = row.pgbench.tps
+    done = row.pgbench.transactions
+    if row.pgbench.failed or row.extra["confirmed"] != done or row.extra["places_taken"] != done:
+        run.problem(
+            f"pgbench booking: {row.pgbench.failed} failed transactions, {row.extra['confirmed']} confirmed and "
+            f"{row.extra['places_taken']} places taken for {done} transactions"
+        )
+
+
 def add_pgbench(run: Run, row: Row) -> None:
     assert row.pgbench is not None
     run.rows.append(row)
@@ -544,7 +586,13 @@ def finish_ratios(run: Run) -> None:
             if row.p99_target is not None and row.result is not None:
                 met = met and row.result.p99_ms < row.p99_target
             row.verdict = "met" if met else "NOT met"
-        elif row.target is not None and row.yardstick == "pgbench" and run.pgbench_tps is None:
+        if row.name == "confirmed" and run.booking_tx_tps:
+            # Beside the issue's yardstick: the same work done by PostgreSQL alone (bench/booking_tx.sql).
+            row.extra["vs_booking_tx"] = round(row.rps / run.booking_tx_tps, 3)
+            row.note = f"{row.rps / run.booking_tx_tps:.2f} × pgbench of its own statements"
+        if row.target is None or row.ratio is not None:
+            continue
+        if row.yardstick == "pgbench" and run.pgbench_tps is None:
             row.note = "no pgbench yardstick" + (" on SQLite" if run.database.kind == "sqlite" else "")
 
 

@@ -504,3 +504,68 @@ async def drop_hot_row(db: Db, slot_id: int) -> int:
     await db.execute("DROP TABLE bench_hot_booking")
     await db.execute("DROP SEQUENCE bench_hot_user")
     return taken
+
+
+# --- pgbench's booking transaction (the confirmed path's own yardstick) ------------------------------
+
+
+def _week_bounds(instant: datetime) -> tuple[datetime, datetime]:
+    """The Seoul week (Monday to Monday) of ``instant``, in UTC: the bounds of the weekly quota."""
+    local = instant.astimezone(KST)
+    monday = local.date() - timedelta(days=local.weekday())
+    start = datetime.combine(monday, time(0), KST).astimezone(UTC)
+    return start, start + timedelta(days=7)
+
+
+async def prepare_booking_tx(db: Db, venues: Venues, count: int) -> int:
+    """PostgreSQL: what ``bench/booking_tx.sql`` books: ``count`` citizens with a token each, ``count``
+    one-place slots in a space of bench-door of its own, and ``bench_tx_pair``, the n-th transaction's
+    citizen, slot and times (taken in turn from ``bench_tx_seq``). Returns the space. Its bookings stay
+    when pgbench is done (the audit log they write is append-only); no later measurement reads that
+    space or those citizens."""
+    (space,) = await db.insert("space", [_space(venues.door, "pgbench", "pgbench's bookings", 4, kind="classroom")])
+    people = await add_people(db, count, "pgbench")
+    starts = kst(today_kst() + timedelta(days=5), 10)
+    slots = await add_slots(db, [slot_row(venues.door, space, starts, 60, 1, "pgbench") for _ in people])
+    week_start, week_end = _week_bounds(starts)
+    await db.execute(
+        "CREATE TABLE bench_tx_pair (n bigint PRIMARY KEY, user_id bigint NOT NULL, slot_id bigint NOT NULL, "
+        "token_hash text NOT NULL, space_id bigint NOT NULL, starts_at timestamptz NOT NULL, "
+        "ends_at timestamptz NOT NULL, week_start timestamptz NOT NULL, week_end timestamptz NOT NULL)"
+    )
+    await db.execute("CREATE SEQUENCE bench_tx_seq")
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO bench_tx_pair (n, user_id, slot_id, token_hash, space_id, starts_at, ends_at, "
+                "week_start, week_end) VALUES (:n, :user_id, :slot_id, :token_hash, :space_id, :starts_at, "
+                ":ends_at, :week_start, :week_end)"
+            ),
+            [
+                {
+                    "n": n,
+                    "user_id": person.id,
+                    "slot_id": slot,
+                    "token_hash": token_hash(person.token),
+                    "space_id": space,
+                    "starts_at": starts,
+                    "ends_at": starts + timedelta(minutes=60),
+                    "week_start": week_start,
+                    "week_end": week_end,
+                }
+                for n, (person, slot) in enumerate(zip(people, slots, strict=True), start=1)
+            ],
+        )
+    return space
+
+
+async def finish_booking_tx(db: Db, space: int) -> tuple[int, int]:
+    """Removes ``bench_tx_pair`` and its sequence; returns the bookings pgbench confirmed in ``space`` and
+    the places its slots say are taken (the same, if every transaction did what the app does)."""
+    confirmed = await db.scalar(
+        "SELECT count(*) FROM booking WHERE space_id = :space AND status = 'confirmed'", space=space
+    )
+    taken = await db.scalar("SELECT coalesce(sum(taken), 0) FROM slot WHERE space_id = :space", space=space)
+    await db.execute("DROP TABLE bench_tx_pair")
+    await db.execute("DROP SEQUENCE bench_tx_seq")
+    return int(confirmed or 0), int(taken or 0)

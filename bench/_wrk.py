@@ -27,6 +27,7 @@ from _harness import BENCH, PG_HOST, PG_PORT, PG_USER, ServerFailed
 
 LUA = BENCH / "load.lua"
 HOT_ROW_SQL = BENCH / "hot_row.sql"
+BOOKING_TX_SQL = BENCH / "booking_tx.sql"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 _run_counter = 0
 

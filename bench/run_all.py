@@ -106,11 +106,12 @@ def run_database(kind: str, args: argparse.Namespace) -> tuple[list[Row], list[s
             prepare_schema(database, logs)
             with _benches.prepared(database, logs, _citizens(args.scale)) as (db, venues, people, busy):
                 print(f"  migrated, demo and bench rows in {time.perf_counter() - started:.0f} s", flush=True)
-                hot = None
+                hot = booking = None
                 if database.kind == "postgres" and "rush" in args.groups:
                     print(f"\n[{database.label}] pgbench (before the servers start)", flush=True)
                     try:
                         hot = _benches.hot_row(database, db, venues, load)
+                        booking = _benches.booking_tx(database, db, venues, load)
                     except _wrk.ToolMissing as exc:
                         print(f"  skipped: {exc}", flush=True)
                 with ExitStack() as stack:
@@ -122,6 +123,8 @@ def run_database(kind: str, args: argparse.Namespace) -> tuple[list[Row], list[s
                     run.profile = frozenset(p.strip() for p in args.profile.split(",") if p.strip())
                     if hot is not None:
                         _benches.add_pgbench(run, hot)
+                    if booking is not None:
+                        _benches.add_booking_tx(run, booking)
                     try:
                         _groups(run, args)
                     except BaseException:
@@ -195,11 +198,16 @@ def main_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
                 row.yardstick,
                 _fmt(row.ratio, 3) if row.ratio is not None else "",
                 target,
-                row.verdict or row.note,
+                _verdict(row),
                 answers,
             ]
         )
     return headers, body
+
+
+def _verdict(row: Row) -> str:
+    """The verdict on the target, and the row's note beside it when it has both."""
+    return "; ".join(part for part in (row.verdict, row.note) if part)
 
 
 def summary_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
@@ -235,7 +243,7 @@ def summary_table(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
                 _rps(rps),
                 _fmt(max(p99s), 0) if row.result else "",
                 _fmt(row.ratio) if row.ratio is not None and name != "hello" else "",
-                row.verdict or row.note,
+                _verdict(row),
             ]
         body.append(line)
     return headers, body
