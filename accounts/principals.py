@@ -25,6 +25,7 @@ from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAs
 from accounts.services import holder_params, token_holder
 from core.clock import utcnow
 from core.database import read_only
+from core.memo import VersionedMemo
 
 # At most this many tokens per process and version (then the memory starts again).
 MAX_TOKENS: Final = 100_000
@@ -49,8 +50,7 @@ class Principal:
 class Principals:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.version: int | None = None
-        self.known: dict[bytes, Principal] = {}
+        self.known: VersionedMemo[bytes, Principal] = VersionedMemo(MAX_TOKENS)
 
     async def of(self, token: str, version: int, also: Also | None = None) -> Principal | None:
         """The holder of ``token`` as of the accounts ``version`` (read before this call); ``None`` when
@@ -58,20 +58,15 @@ class Principals:
         in the same session (one connection and session for both: a rush's first request of each
         citizen needs their used keys too)."""
         now = utcnow()
-        if version != self.version:
-            if self.version is not None and version < self.version:
-                return await self._load(token, now, also)  # a request that read the version before a newer one
-            self.version, self.known = version, {}
+        if not self.known.turn(version):
+            return await self._load(token, now, also)  # a request that read the version before a newer one
         digest = hashlib.sha256(token.encode()).digest()
-        principal = self.known.get(digest)
+        principal = self.known.get(version, digest)
         if principal is None:
             principal = await self._load(token, now, also)
             if principal is None:
                 return None
-            if len(self.known) >= MAX_TOKENS:
-                self.known.clear()
-            if self.version == version:
-                self.known[digest] = principal
+            self.known.put(version, digest, principal)
         return principal if principal.expires_at > now else None
 
     async def _load(self, token: str, now: datetime, also: Also | None) -> Principal | None:

@@ -28,6 +28,7 @@ from booking.errors import AlreadyBooked, SoldOut
 from booking.models import ACTIVE, Booking, IdempotencyRecord
 from core.database import read_only
 from core.errors import DomainError
+from core.memo import VersionedMemo
 from venues.models import Slot, SlotStatus
 
 # Set in a request's ASGI state to the slot asked for when this lane found it, under the request's
@@ -65,19 +66,16 @@ class SlotState:
 class FullSlots:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.version: int | None = None
-        self.slots: dict[int, SlotState] = {}
-        self.keys: dict[int, frozenset[str]] = {}
+        self.slots: VersionedMemo[int, SlotState] = VersionedMemo(MAX_SLOTS)
+        self.keys: VersionedMemo[int, frozenset[str]] = VersionedMemo(MAX_CITIZENS)
         self.loading: dict[tuple[int, int], asyncio.Future[SlotState]] = {}
 
     async def state(self, version: int, slot_id: int) -> SlotState | None:
         """The slot as of ``version`` (read before this call): ``full`` when it is open with no place
         left; ``None`` when ``version`` is older than one already seen (unknown: the ordinary path answers)."""
-        if version != self.version:
-            if self.version is not None and version < self.version:
-                return None
-            self.version, self.slots, self.keys = version, {}, {}
-        state = self.slots.get(slot_id)
+        if not self.slots.turn(version) or not self.keys.turn(version):
+            return None
+        state = self.slots.get(version, slot_id)
         if state is None:
             state = await self._slot(version, slot_id)
         return state
@@ -89,7 +87,7 @@ class FullSlots:
         under the same ``version``): ``already_booked`` to a holder, ``sold_out`` to anyone else; ``None``
         for a retry of a request the citizen made before (its first answer is replayed there)."""
         if idempotency_key is not None:
-            keys = self.keys.get(user_id)
+            keys = self.keys.get(version, user_id)
             if keys is None:
                 async with read_only(self.engine) as session:
                     keys = await self._read_keys(session, version, user_id)
@@ -102,17 +100,14 @@ class FullSlots:
         their token is), so that ``refusal`` finds them in memory."""
 
         async def read(session: AsyncSession, user_id: int) -> None:
-            if user_id not in self.keys:
+            if self.keys.get(version, user_id) is None:
                 await self._read_keys(session, version, user_id)
 
         return read
 
     async def _read_keys(self, session: AsyncSession, version: int, user_id: int) -> frozenset[str]:
         keys = frozenset(await session.scalars(_KEYS, {"user_id": user_id}))
-        if self.version == version:
-            if len(self.keys) >= MAX_CITIZENS:
-                self.keys.clear()
-            self.keys[user_id] = keys
+        self.keys.put(version, user_id, keys)
         return keys
 
     async def _slot(self, version: int, slot_id: int) -> SlotState:
@@ -132,10 +127,7 @@ class FullSlots:
         finally:
             del self.loading[flight]
         future.set_result(state)
-        if self.version == version:
-            if len(self.slots) >= MAX_SLOTS:
-                self.slots.clear()
-            self.slots[slot_id] = state
+        self.slots.put(version, slot_id, state)
         return state
 
     async def _read_slot(self, slot_id: int) -> SlotState:

@@ -53,6 +53,7 @@ from core.database import read_only
 from core.errors import LANGUAGE_COOKIE, PROBLEM_MEDIA_TYPE, DomainError, RateLimited, domain_problem
 from core.fields import ONE_LINE_PATTERN
 from core.i18n import negotiate
+from core.memo import VersionedMemo
 from core.metrics import count_booking
 from core.ratelimit import Limiter, RateLimit
 from core.settings import Settings
@@ -346,25 +347,16 @@ class _Entry:
     until: float  # time.monotonic()
 
 
-class _Answers:
-    """Scans' answers kept under one catalogue version (a newer one starts afresh), by request body."""
+class _Answers(VersionedMemo[bytes, _Entry]):
+    """Scans' answers kept under one catalogue version (a newer one starts afresh), by request body,
+    each until its own time (``_Entry.until``)."""
 
     def __init__(self) -> None:
-        self.version: int | None = None
-        self.entries: dict[bytes, _Entry] = {}
+        super().__init__(MAX_SCAN_ANSWERS)
 
     def get(self, version: int, key: bytes) -> _Entry | None:
-        if version != self.version:
-            return None
-        entry = self.entries.get(key)
+        entry = super().get(version, key)
         if entry is not None and time.monotonic() >= entry.until:
-            del self.entries[key]
+            self.forget(key)
             return None
         return entry
-
-    def put(self, version: int, key: bytes, entry: _Entry) -> None:
-        if self.version is not None and version < self.version:
-            return
-        if version != self.version or len(self.entries) >= MAX_SCAN_ANSWERS:
-            self.version, self.entries = version, {}
-        self.entries[key] = entry
