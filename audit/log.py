@@ -5,13 +5,37 @@ roll back together."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.context import current
 from audit.models import SYSTEM_ROLE, AuditEntry
 from core.clock import utcnow
+
+
+def _values(
+    action: str,
+    subject_kind: str,
+    subject_id: int,
+    venue_id: int | None,
+    details: dict[str, Any] | None,
+    now: datetime | None,
+) -> dict[str, Any]:
+    acting = current()
+    actor_id = acting.actor_id if acting else None
+    return {
+        "at": now or utcnow(),
+        "actor_id": actor_id,
+        "actor_role": (acting.actor_role if acting and actor_id is not None else None) or SYSTEM_ROLE,
+        "address": acting.address if acting else None,
+        "action": action,
+        "subject_kind": subject_kind,
+        "subject_id": subject_id,
+        "venue_id": venue_id,
+        "details": details or {},
+    }
 
 
 def record(
@@ -24,18 +48,24 @@ def record(
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> AuditEntry:
-    acting = current()
-    actor_id = acting.actor_id if acting else None
-    entry = AuditEntry(
-        at=now or utcnow(),
-        actor_id=actor_id,
-        actor_role=(acting.actor_role if acting and actor_id is not None else None) or SYSTEM_ROLE,
-        address=acting.address if acting else None,
-        action=action,
-        subject_kind=subject_kind,
-        subject_id=subject_id,
-        venue_id=venue_id,
-        details=details or {},
-    )
+    entry = AuditEntry(**_values(action, subject_kind, subject_id, venue_id, details, now))
     session.add(entry)
     return entry
+
+
+_INSERT: Final = insert(cast(Table, AuditEntry.__table__))
+
+
+async def write(
+    session: AsyncSession,
+    action: str,
+    subject_kind: str,
+    subject_id: int,
+    *,
+    venue_id: int | None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """``record``, written at once by one ``INSERT`` (no object, no unit of work): for the booking's
+    own path, where a flushed object costs about three times the statement."""
+    await session.execute(_INSERT, _values(action, subject_kind, subject_id, venue_id, details, now))

@@ -53,15 +53,27 @@ INSERT INTO booking (user_id, venue_id, space_id, slot_id, starts_at, ends_at, p
                      sequence, walk_in, qr_version, created_by_id, created_at, updated_at)
 VALUES (:uid, :venue, :space, :sid, :starts, :ends, 1, 1, 'confirmed', false, 0, false, 0, :uid, now(), now())
 RETURNING id AS booking_id \gset
--- The notice's recipient and the channels they chose (notifications.preferences.addresses).
-SELECT u.name, u.email, u.phone, u.is_active, np.email AS wants_email, np.sms AS wants_sms
-  FROM user_account u LEFT OUTER JOIN notification_preference np ON np.user_id = u.id WHERE u.id = :uid;
--- The bookkeeping, as the unit of work flushes it: audit entry, history, idempotency record, notice, outbox.
+-- The booking's history and audit entry (booking.history: one INSERT each, at once).
+INSERT INTO booking_event (booking_id, at, from_status, to_status, actor_id, reason, note, created_at, updated_at)
+VALUES (:booking_id, now(), NULL, 'confirmed', :uid, 'booked', '', now(), now());
 INSERT INTO audit_entry (at, actor_id, actor_role, address, action, subject_kind, subject_id, venue_id, details)
 VALUES (now(), :uid, 'citizen', '127.0.0.1', 'booking.created', 'booking', :booking_id, :venue,
         '{"from": null, "to": "confirmed", "reason": "booked", "party_size": 1}');
-INSERT INTO booking_event (booking_id, at, from_status, to_status, actor_id, reason, note, created_at, updated_at)
-VALUES (:booking_id, now(), NULL, 'confirmed', :uid, 'booked', '', now(), now());
+-- The notice, the recipient and the channels they chose, its outbox message (notifications.outbox).
+INSERT INTO notice (user_id, booking_id, kind, title, title_en, body, body_en, created_at, updated_at)
+VALUES (:uid, :booking_id, 'booking_confirmed', '예약이 확정되었습니다', 'Your booking is confirmed',
+        '벤치 문에서 ' || :starts || ' 예약이 확정되었습니다.', 'Your booking at Bench door on ' || :starts
+        || ' is confirmed.', now(), now())
+RETURNING id AS notice_id \gset
+SELECT u.name, u.email, u.phone, u.is_active, np.email AS wants_email, np.sms AS wants_sms
+  FROM user_account u LEFT OUTER JOIN notification_preference np ON np.user_id = u.id WHERE u.id = :uid;
+INSERT INTO outbox_message (notice_id, user_id, channel, address, facts, status, attempts, next_attempt_at,
+                            last_error, created_at, updated_at)
+VALUES (:notice_id, :uid, 'email', 'pgbench' || :uid || '@bench.seoulrun4050.example',
+        ('{"name": "벤치", "about": {"booking_id": ' || :booking_id || ', "starts_at": "' || :starts
+         || '", "venue": "벤치 문", "venue_en": "Bench door", "address": "서울특별시 강북구 삼양로 173"}}')::jsonb,
+        'pending', 0, now(), '', now(), now());
+-- The first answer, for a retry with the same key (booking.services).
 INSERT INTO idempotency_record (user_id, key, request_hash, status_code, response, created_at, updated_at)
 VALUES (:uid, 'pgbench-' || :uid, md5(:uid::text) || md5(:sid::text), 201,
         ('{"id": ' || :booking_id || ', "user_id": ' || :uid || ', "venue_id": ' || :venue || ', "space_id": '
@@ -72,17 +84,6 @@ VALUES (:uid, 'pgbench-' || :uid, md5(:uid::text) || md5(:sid::text), 201,
          || '"offer_expires_at": null, "checked_in_at": null, "walk_in": false, "arrived": null, '
          || '"cancel_deadline": "' || :starts || '", "qr_url": "/api/bookings/' || :booking_id || '/qr", '
          || '"created_at": "' || now() || '", "updated_at": "' || now() || '"}')::jsonb, now(), now());
-INSERT INTO notice (user_id, booking_id, kind, title, title_en, body, body_en, created_at, updated_at)
-VALUES (:uid, :booking_id, 'booking_confirmed', '예약이 확정되었습니다', 'Your booking is confirmed',
-        '벤치 문에서 ' || :starts || ' 예약이 확정되었습니다.', 'Your booking at Bench door on ' || :starts
-        || ' is confirmed.', now(), now())
-RETURNING id AS notice_id \gset
-INSERT INTO outbox_message (notice_id, user_id, channel, address, facts, status, attempts, next_attempt_at,
-                            last_error, created_at, updated_at)
-VALUES (:notice_id, :uid, 'email', 'pgbench' || :uid || '@bench.seoulrun4050.example',
-        ('{"name": "벤치", "about": {"booking_id": ' || :booking_id || ', "starts_at": "' || :starts
-         || '", "venue": "벤치 문", "venue_en": "Bench door", "address": "서울특별시 강북구 삼양로 173"}}')::jsonb,
-        'pending', 0, now(), '', now(), now());
 -- The catalogue version's bump, the last statement before COMMIT (core.catalogue_version).
 UPDATE catalogue_version SET version = version + 1 WHERE id = :shard;
 COMMIT;

@@ -127,7 +127,7 @@ class Holding:
                     booking = self._new_row(BookingStatus.CONFIRMED, holder, placement, party_size, actor, guest)
                     self.session.add(booking)
                     await self.session.flush()
-                    self.history.record(booking, None, booking.status, way, actor_id)
+                    await self.history.record(booking, None, booking.status, way, actor_id)
                     await self._take(booking, placement)
                 return booking
             except _NoPlace as no_place:
@@ -143,7 +143,7 @@ class Holding:
                 self.session.add(booking)
                 await self.session.flush()
                 reason = "waitlisted" if way == Way.BOOKING else f"{way}_waitlisted"
-                self.history.record(booking, None, booking.status, reason, actor_id)
+                await self.history.record(booking, None, booking.status, reason, actor_id)
             return booking
         except IntegrityError as exc:
             if constraint_of(exc) == ONE_PER_SLOT:
@@ -181,7 +181,7 @@ class Holding:
             if constraint_of(exc) == ONE_PER_SLOT:
                 raise AlreadyBooked("already_booked.slot") from exc
             raise
-        self.history.record(booking, None, booking.status, reason, _actor_id(actor, holder))
+        await self.history.record(booking, None, booking.status, reason, _actor_id(actor, holder))
         return booking
 
     async def queue(self, way: Way, holder: User, placement: Placement, party_size: int) -> Booking:
@@ -191,7 +191,7 @@ class Holding:
                 booking = self._new_row(BookingStatus.WAITLISTED, holder, placement, party_size, None, None)
                 self.session.add(booking)
                 await self.session.flush()
-                self.history.record(booking, None, booking.status, f"{way}_waitlisted", holder.id)
+                await self.history.record(booking, None, booking.status, f"{way}_waitlisted", holder.id)
         except IntegrityError as exc:
             if constraint_of(exc) == ONE_PER_SLOT:
                 raise AlreadyBooked("already_booked.slot") from exc
@@ -228,7 +228,7 @@ class Holding:
                     raise _NoPlace
         except _NoPlace:
             raise SoldOut("sold_out.night_taken_meanwhile") from None
-        self.history.record(booking, None, booking.status, Way.BOOKING, holder.id)
+        await self.history.record(booking, None, booking.status, Way.BOOKING, holder.id)
         return booking
 
     async def move_up(self, booking: Booking, placement: Placement) -> bool:

@@ -34,7 +34,9 @@ async def on_session_changed(
         if change == "moved":
             booking.starts_at, booking.ends_at = slot.starts_at, slot.ends_at
             booking.sequence += 1
-            history.record(booking, booking.status, booking.status, "session_moved", None, f"→ {when.isoformat()}")
+            await history.record(
+                booking, booking.status, booking.status, "session_moved", None, f"→ {when.isoformat()}"
+            )
             await history.notify(
                 booking.user_id,
                 "session_moved",

@@ -160,7 +160,7 @@ class CheckinService:
             .execution_options(synchronize_session=False)
         )
         await self.session.refresh(booking)
-        self.history.record(booking, booking.status, booking.status, "code_reissued", user.id)
+        await self.history.record(booking, booking.status, booking.status, "code_reissued", user.id)
         return booking
 
     async def verify(self, payload: str) -> tokens.Claims | None:
@@ -265,7 +265,7 @@ class CheckinService:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        self.history.record(booking, BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, reason, actor_id)
+        await self.history.record(booking, BookingStatus.CONFIRMED, BookingStatus.CHECKED_IN, reason, actor_id)
         return True
 
     # --- staff actions ---------------------------------------------------------------------------
