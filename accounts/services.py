@@ -148,7 +148,7 @@ class AccountService:
         await self._insert(user)
         # The new account is its own actor: nobody was signed in to register it.
         acting.set_actor(user.id, user.role)
-        audit(self.session, "account.registered", "account", user.id, venue_id=None, now=now)
+        await audit(self.session, "account.registered", "account", user.id, venue_id=None, now=now)
         return user
 
     async def login(self, email: str, password: str, *, now: datetime | None = None) -> tuple[str, datetime]:
@@ -239,7 +239,7 @@ class AccountService:
             assignments=[VenueAssignment(venue_id=v) for v in venue_ids],
         )
         await self._insert(user)
-        audit(
+        await audit(
             self.session,
             "account.created",
             "account",
@@ -281,7 +281,7 @@ class AccountService:
         user.role = role
         self._set_assignments(user, venue_ids)
         await self.session.flush()
-        audit(self.session, "account.updated", "account", user.id, venue_id=None, details=details)
+        await audit(self.session, "account.updated", "account", user.id, venue_id=None, details=details)
         return user
 
     def _set_assignments(self, user: User, venue_ids: list[int]) -> None:

@@ -1,4 +1,4 @@
-"""Writing an entry: ``record(session, "booking.cancelled", "booking", booking.id, venue_id=...)``, in the
+"""Writing an entry: ``await record(session, "booking.cancelled", "booking", booking.id, venue_id=...)``, in the
 session (and so the transaction) of the change it describes, so that the change and its entry commit or
 roll back together."""
 
@@ -38,25 +38,10 @@ def _values(
     }
 
 
-def record(
-    session: AsyncSession,
-    action: str,
-    subject_kind: str,
-    subject_id: int,
-    *,
-    venue_id: int | None,
-    details: dict[str, Any] | None = None,
-    now: datetime | None = None,
-) -> AuditEntry:
-    entry = AuditEntry(**_values(action, subject_kind, subject_id, venue_id, details, now))
-    session.add(entry)
-    return entry
-
-
 _INSERT: Final = insert(cast(Table, AuditEntry.__table__))
 
 
-async def write(
+async def record(
     session: AsyncSession,
     action: str,
     subject_kind: str,
@@ -66,6 +51,6 @@ async def write(
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> None:
-    """``record``, written at once by one ``INSERT`` (no object, no unit of work): for the booking's
-    own path, where a flushed object costs about three times the statement."""
+    """The entry, written at once by one ``INSERT`` in the session's transaction (no object, no unit of
+    work: a flushed object cost about three times the statement, in every booking)."""
     await session.execute(_INSERT, _values(action, subject_kind, subject_id, venue_id, details, now))

@@ -14,7 +14,7 @@ from typing import Any, Final, cast
 from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.log import write as write_audit
+from audit.log import record as audit
 from booking.models import Booking, BookingEvent, BookingStatus
 from core.clock import to_kst
 from core.i18n import Message, msg
@@ -82,7 +82,7 @@ class History:
             details["note"] = note[:200]
         if from_status is None:
             details["party_size"] = booking.party_size
-        await write_audit(
+        await audit(
             self.session,
             audit_action(from_status, to_status, reason),
             "booking",

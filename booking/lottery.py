@@ -87,7 +87,7 @@ class Lottery:
             if constraint_of(exc) == ONE_APPLICATION:
                 raise AlreadyBooked("already_booked.application") from exc
             raise
-        audit(
+        await audit(
             self.session,
             "application.submitted",
             "application",
@@ -184,7 +184,7 @@ class Lottery:
             "places": msgspec.to_builtins(session_places),
         }
         await self.session.flush()
-        audit(
+        await audit(
             self.session,
             "program.drawn",
             "program",

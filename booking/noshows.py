@@ -92,7 +92,7 @@ class NoShows:
         if citizen.suspended_until is not None and citizen.suspended_until >= until:
             return
         citizen.suspended_until = until
-        audit(
+        await audit(
             self.session,
             "account.suspended",
             "account",

@@ -79,7 +79,7 @@ async def add_slot(session: AsyncSession, space_id: int, data: SlotCreate) -> Sl
     )
     session.add(slot)
     await session.flush()
-    audit(
+    await audit(
         session,
         "slot.created",
         "slot",
@@ -104,7 +104,7 @@ async def set_slot_status(session: AsyncSession, staff: User, slot_id: int, stat
     if slot.status != status:
         slot.sequence += 1
         action = "slot.blocked" if status == SlotStatus.BLOCKED else "slot.unblocked"
-        audit(session, action, "slot", slot.id, venue_id=slot.venue_id, details={"note": note} if note else {})
+        await audit(session, action, "slot", slot.id, venue_id=slot.venue_id, details={"note": note} if note else {})
     slot.status = status
     slot.note = note
     await session.flush()

@@ -323,7 +323,7 @@ class ProgramService:
             ProgramInstructor(program_id=program.id, user_id=u) for u in sorted(set(data.instructor_ids))
         )
         await self._schedule(program, after=None)
-        audit(
+        await audit(
             self.session,
             "program.created",
             "program",
@@ -531,7 +531,7 @@ class ProgramService:
         if schedule_changed:
             await self._schedule(program, after=self.now)
         fields = sorted([*changes, *(["instructor_ids"] if instructor_ids is not None else [])])
-        audit(
+        await audit(
             self.session,
             "program.updated",
             "program",
@@ -568,7 +568,7 @@ class ProgramService:
             raise Conflict("session.started")
         before = slot.starts_at
         await self._move(program, session, slot, start, end)
-        audit(
+        await audit(
             self.session,
             "session.moved",
             "session",
@@ -606,7 +606,7 @@ class ProgramService:
         await self._changed(program, session, slot, "cancelled")
         if program.kind == ProgramKind.CAMP:
             await places.release_camp(self.session, session.id)
-        audit(
+        await audit(
             self.session,
             "session.cancelled",
             "session",

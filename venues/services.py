@@ -305,7 +305,7 @@ class VenueService:
         )
         self.session.add(venue)
         await self._flush_unique(Conflict("venue.slug_taken", slug=data.slug))
-        audit(self.session, "venue.created", "venue", venue.id, venue_id=venue.id, details={"slug": venue.slug})
+        await audit(self.session, "venue.created", "venue", venue.id, venue_id=venue.id, details={"slug": venue.slug})
         return venue
 
     async def update(self, venue_id: int, data: VenueUpdate) -> Venue:
@@ -318,7 +318,9 @@ class VenueService:
         for key, value in changes.items():
             setattr(venue, key, value)
         await self.session.flush()
-        audit(self.session, "venue.updated", "venue", venue.id, venue_id=venue.id, details={"fields": sorted(changes)})
+        await audit(
+            self.session, "venue.updated", "venue", venue.id, venue_id=venue.id, details={"fields": sorted(changes)}
+        )
         return venue
 
     async def set_opening_hours(self, venue_id: int, items: Sequence[OpeningHoursItem]) -> Venue:
@@ -328,7 +330,9 @@ class VenueService:
         venue.opening_hours.extend(_check_opening_hours(items))
         await self.session.flush()
         week = [f"{h.weekday} {hhmm(h.opens)}-{hhmm(h.closes)}" for h in venue.opening_hours]
-        audit(self.session, "venue.opening_hours_set", "venue", venue.id, venue_id=venue.id, details={"hours": week})
+        await audit(
+            self.session, "venue.opening_hours_set", "venue", venue.id, venue_id=venue.id, details={"hours": week}
+        )
         return venue
 
     async def add_space(self, venue_id: int, data: SpaceCreate) -> SpaceRead:
@@ -349,7 +353,7 @@ class VenueService:
         )
         self.session.add(space)
         await self._flush_unique(Conflict("space.slug_taken", slug=data.slug))
-        audit(self.session, "space.created", "space", space.id, venue_id=venue.id, details={"slug": space.slug})
+        await audit(self.session, "space.created", "space", space.id, venue_id=venue.id, details={"slug": space.slug})
         return space_read(space, venue)
 
     async def update_space(self, space_id: int, data: SpaceUpdate) -> SpaceRead:
@@ -379,7 +383,9 @@ class VenueService:
                 .execution_options(synchronize_session=False)
             )
         await self.session.flush()
-        audit(self.session, "space.updated", "space", space.id, venue_id=space.venue_id, details={"fields": asked})
+        await audit(
+            self.session, "space.updated", "space", space.id, venue_id=space.venue_id, details={"fields": asked}
+        )
         return space_read(space, space.venue)
 
     async def closure_of(self, venue_id: int, data: ClosureCreate, *, created_by_id: int | None) -> Closure:
@@ -410,7 +416,7 @@ class VenueService:
         hooks = self._hooks()
         self.session.add(closure)
         await self.session.flush()
-        audit(
+        await audit(
             self.session,
             "closure.created",
             "closure",
@@ -440,7 +446,7 @@ class VenueService:
         hooks = self._hooks()
         for hook in hooks.removed:  # before the row goes: they find what it closed by its id
             await hook(self.session, closure)
-        audit(
+        await audit(
             self.session, "closure.removed", "closure", closure.id, venue_id=venue_id, details=_closure_details(closure)
         )
         await self.session.delete(closure)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from audit.actions import ACTIONS
@@ -488,9 +488,8 @@ async def _refused(db: Database, statement: Any) -> None:
 
 async def test_the_database_refuses_to_change_or_delete_an_entry(db: Database) -> None:
     async with unit_of_work(db.engine) as session:
-        entry = record(session, "venue.updated", "venue", 1, venue_id=1, details={"fields": ["name"]})
-        await session.flush()
-        entry_id = entry.id
+        await record(session, "venue.updated", "venue", 1, venue_id=1, details={"fields": ["name"]})
+        entry_id = await session.scalar(select(func.max(AuditEntry.id)))
     await _refused(db, update(AuditEntry).where(AuditEntry.id == entry_id).values(action="venue.created"))
     await _refused(db, delete(AuditEntry).where(AuditEntry.id == entry_id))
     await _refused(db, text("DELETE FROM audit_entry"))
@@ -501,7 +500,7 @@ async def test_the_database_refuses_to_change_or_delete_an_entry(db: Database) -
         assert kept is not None
         assert kept.action == "venue.updated"
         # Appending still works.
-        record(session, "venue.updated", "venue", 1, venue_id=1)
+        await record(session, "venue.updated", "venue", 1, venue_id=1)
     async with unit_of_work(db.engine) as session:
         assert await session.scalar(text("SELECT count(*) FROM audit_entry")) == 2
 
@@ -509,8 +508,7 @@ async def test_the_database_refuses_to_change_or_delete_an_entry(db: Database) -
 async def test_an_entry_rolls_back_with_its_change(db: Database) -> None:
     async def failing_change() -> None:
         async with unit_of_work(db.engine) as session:
-            record(session, "venue.updated", "venue", 1, venue_id=1)
-            await session.flush()
+            await record(session, "venue.updated", "venue", 1, venue_id=1)
             raise RuntimeError("the change failed")
 
     with pytest.raises(RuntimeError):
