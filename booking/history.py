@@ -34,8 +34,9 @@ _ACTIONS = {
     BookingStatus.NO_SHOW: "booking.no_show",
     BookingStatus.EXPIRED: "booking.expired",
 }
-_EVENT: Final = insert(cast(Table, BookingEvent.__table__))
 _SAME_STATUS = {"code_reissued": "booking.qr_reissued", "session_moved": "booking.moved"}
+# A history row, written at once by one INSERT (``History.record``).
+_EVENT: Final = insert(cast(Table, BookingEvent.__table__))
 
 
 def audit_action(from_status: str | None, to_status: str, reason: str) -> str:

@@ -29,7 +29,7 @@ from booking.models import ACTIVE, Booking, IdempotencyRecord
 from core.database import read_only
 from core.errors import DomainError
 from core.memo import VersionedMemo
-from venues.models import Slot, SlotStatus
+from venues import places
 
 # Set in a request's ASGI state to the slot asked for when this lane found it, under the request's
 # version, not full (places left, not open, or not there): ``BookingService.book`` then skips its own
@@ -44,9 +44,6 @@ ALREADY_BOOKED: Final = AlreadyBooked("already_booked.slot")
 SHARED_REFUSALS: Final = (SOLD_OUT, ALREADY_BOOKED)
 
 # The lane's reads, made once (module constants): they run for most requests of a rush.
-_REMAINING_IF_OPEN: Final = select(Slot.capacity - Slot.taken).where(
-    Slot.id == bindparam("slot_id"), Slot.status == SlotStatus.OPEN
-)
 _HOLDERS: Final = select(Booking.user_id).where(
     Booking.slot_id == bindparam("slot_id"), Booking.status.in_(ACTIVE), Booking.user_id.is_not(None)
 )
@@ -132,7 +129,7 @@ class FullSlots:
 
     async def _read_slot(self, slot_id: int) -> SlotState:
         async with read_only(self.engine) as session:
-            remaining = await session.scalar(_REMAINING_IF_OPEN, {"slot_id": slot_id})
+            remaining = await places.left_if_open(session, slot_id)
             if remaining is None or remaining > 0:
                 return SlotState(full=False, holders=frozenset())
             holders = await session.scalars(_HOLDERS, {"slot_id": slot_id})

@@ -50,6 +50,7 @@ from booking.ways import Way
 from core.clock import to_kst, utcnow
 from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
+from venues import places
 from venues.days import day_statuses
 from venues.models import Slot, SlotStatus, SpaceShape
 from venues.schemas import ClosureCreate
@@ -195,9 +196,7 @@ class BookingService:
         """The rush's fast path: most requests for a popular slot come after its last place is gone.
         Answer those before any lock or rule (``sold_out``, or ``already_booked`` to a citizen who holds
         one of its places and asks again); the guarded UPDATE stays the only guard of the places."""
-        remaining = await self.session.scalar(
-            select(Slot.capacity - Slot.taken).where(Slot.id == slot_id, Slot.status == SlotStatus.OPEN)
-        )
+        remaining = await places.left_if_open(self.session, slot_id)
         if remaining is None or remaining > 0:
             return  # not there, not open, or places left: the full path gives the right answer
         mine = await self.session.scalar(

@@ -54,6 +54,9 @@ _GIVE_BACK: Final = (
     .execution_options(synchronize_session=False)
 )
 _REMAINING: Final = select(Slot.capacity - Slot.taken).where(Slot.id == bindparam("slot_id"))
+_LEFT_IF_OPEN: Final = select(Slot.capacity - Slot.taken).where(
+    Slot.id == bindparam("slot_id"), Slot.status == SlotStatus.OPEN
+)
 
 
 async def take(session: AsyncSession, slot_id: int, units: int) -> bool:
@@ -82,6 +85,12 @@ async def give_back(session: AsyncSession, slot_id: int, units: int) -> None:
 async def remaining(session: AsyncSession, slot_id: int) -> int:
     left = await session.scalar(_REMAINING, {"slot_id": slot_id})
     return max(int(left or 0), 0)
+
+
+async def left_if_open(session: AsyncSession, slot_id: int) -> int | None:
+    """The places left in a slot that takes bookings; None when it is not there or not open."""
+    left = await session.scalar(_LEFT_IF_OPEN, {"slot_id": slot_id})
+    return None if left is None else int(left)
 
 
 async def take_nights(session: AsyncSession, space_id: int, nights: Sequence[date], booking_id: int) -> bool:
