@@ -5,14 +5,14 @@ roll back together."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.context import current
 from audit.models import SYSTEM_ROLE, AuditEntry
 from core.clock import utcnow
+from core.database import insert_row
 
 
 def _values(
@@ -38,7 +38,7 @@ def _values(
     }
 
 
-_INSERT: Final = insert(cast(Table, AuditEntry.__table__))
+_INSERT: Final = insert_row(AuditEntry)
 
 
 async def record(

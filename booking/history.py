@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.log import record as audit
 from booking.models import Booking, BookingEvent, BookingStatus
 from core.clock import to_kst
+from core.database import insert_row
 from core.i18n import Message, msg
 from notifications import outbox
 from notifications.templates import About
@@ -36,7 +37,7 @@ _ACTIONS = {
 }
 _SAME_STATUS = {"code_reissued": "booking.qr_reissued", "session_moved": "booking.moved"}
 # A history row, written at once by one INSERT (``History.record``).
-_EVENT: Final = insert(cast(Table, BookingEvent.__table__))
+_EVENT: Final = insert_row(BookingEvent)
 
 
 def audit_action(from_status: str | None, to_status: str, reason: str) -> str:

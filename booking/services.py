@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Final, cast
+from typing import Final
 
 import msgspec
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role, User
@@ -48,6 +48,7 @@ from booking.standing import cancel_deadline
 from booking.waitlist import Waitlist
 from booking.ways import Way
 from core.clock import to_kst, utcnow
+from core.database import insert_row
 from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
 from venues import places
@@ -59,7 +60,7 @@ from venues.services import VenueService
 MAX_STAY_NIGHTS = 14
 # A citizen's first answer to a request with this key (made once: every keyed booking reads it, and
 # writes it at once by one INSERT: no object, whose flush cost more than the statement).
-_NEW_RECORD: Final = insert(cast(Table, IdempotencyRecord.__table__))
+_NEW_RECORD: Final = insert_row(IdempotencyRecord)
 _RECORD: Final = select(IdempotencyRecord).where(
     IdempotencyRecord.user_id == bindparam("user_id"), IdempotencyRecord.key == bindparam("key")
 )

@@ -6,12 +6,12 @@ that after the commit, outside any lock."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final, cast
+from typing import Final
 
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.database import insert_row
 from core.i18n import Message
 from notifications.models import ONCE_PER_BOOKING, DeliveryStatus, Notice, OutboxMessage
 from notifications.preferences import addresses
@@ -19,8 +19,8 @@ from notifications.templates import About
 
 # Written at once, each by one INSERT (no objects: the unit of work's flush of them cost more than the
 # statements, in every booking's transaction).
-_NOTICE: Final = insert(cast(Table, Notice.__table__)).returning(cast(Table, Notice.__table__).c.id)
-_OUTBOX: Final = insert(cast(Table, OutboxMessage.__table__))
+_NOTICE: Final = insert_row(Notice).returning(Notice.id)
+_OUTBOX: Final = insert_row(OutboxMessage)
 
 
 async def _insert_once(session: AsyncSession, values: dict[str, object]) -> int | None:
