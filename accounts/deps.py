@@ -29,10 +29,23 @@ def bearer_of(header: str) -> str | None:
 
 
 async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
+    return await _current_user(request, db_session, settings, lock=False)
+
+
+async def provide_locked_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
+    """``provide_current_user`` with the account's row locked for the request's transaction, by the same
+    statement: for a route that decides on the account's behalf and would lock it next (a booking: the
+    citizen's own bookings, quota and keys are decided one request at a time)."""
+    return await _current_user(request, db_session, settings, lock=True)
+
+
+async def _current_user(
+    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings, *, lock: bool
+) -> User:
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("auth.bearer_required")
-    user = await AccountService(db_session, settings).authenticate(token)
+    user = await AccountService(db_session, settings).authenticate(token, lock=lock)
     await limit_account(request, account_key(user.id))  # on a rate-limited route, the account counts too
     return user
 

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, runtime_checkable
 
 import msgspec
-from sqlalchemy import Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import Session, SessionTransaction, joinedload
 
 from accounts import passwords
 from accounts.models import VENUE_SCOPED_ROLES, AccessToken, Role, User, VenueAssignment
@@ -66,6 +66,30 @@ def holder_params(token: str, now: datetime) -> dict[str, Any]:
 
 # The account and its venue assignments in one query: every authenticated request runs it.
 _HOLDER: Final = token_holder(select(User)).options(joinedload(User.assignments))
+# The same with the account's row locked until the transaction ends (``authenticate(lock=True)``), its
+# columns as they are under the lock.
+_HOLDER_LOCKED: Final = _HOLDER.with_for_update(of=User).execution_options(populate_existing=True)
+# The accounts whose row the session's transaction holds locked: a second lock of one is not asked for.
+_LOCKED: Final = "seoulrun.locked_accounts"
+
+
+def locked_accounts(session: AsyncSession) -> set[int]:
+    """The accounts whose row this session's transaction has locked (``note_locked``)."""
+    locked: set[int] = session.info.setdefault(_LOCKED, set())
+    return locked
+
+
+def note_locked(session: AsyncSession, user_id: int) -> None:
+    """``user_id``'s row is locked until the transaction ends. Not noted inside a savepoint: its
+    rollback would give the lock back while the transaction goes on."""
+    if not session.in_nested_transaction():
+        locked_accounts(session).add(user_id)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_locks(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction itself, not a savepoint in it
+        session.info.pop(_LOCKED, None)
 
 
 def normalize_email(email: str) -> str:
@@ -170,12 +194,16 @@ class AccountService:
         await self.session.flush()
         return token, to_kst(expires_at)
 
-    async def authenticate(self, token: str, *, now: datetime | None = None) -> User:
+    async def authenticate(self, token: str, *, now: datetime | None = None, lock: bool = False) -> User:
+        """The active account that holds ``token``. ``lock``: its row locked, in the same statement, until
+        the transaction ends (``locked_accounts``), for a request that decides on the account's behalf."""
         now = now or utcnow()
-        result = await self.session.execute(_HOLDER, holder_params(token, now))
+        result = await self.session.execute(_HOLDER_LOCKED if lock else _HOLDER, holder_params(token, now))
         user: User | None = result.unique().scalar_one_or_none()
         if user is None:
             raise Unauthenticated("auth.token_invalid")
+        if lock:
+            note_locked(self.session, user.id)
         # This request acts as this account: what it changes is audited under its name, whichever way in
         # (the API's bearer token, the web pages' session cookie) authenticated it.
         acting.set_actor(user.id, user.role)

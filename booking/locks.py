@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts.models import User
+from accounts.services import locked_accounts, note_locked
 from booking.models import Booking
 from core.errors import NotFound
 
@@ -24,10 +25,17 @@ _LOCK_CITIZEN: Final = select(User.suspended_until).where(User.id == bindparam("
 
 async def lock_citizen(session: AsyncSession, user_id: int) -> User:
     """The citizen's account, locked: one citizen's bookings (overlap, quota, idempotency, suspension)
-    are decided one at a time across processes; other citizens are not held up."""
+    are decided one at a time across processes; other citizens are not held up. An account the
+    transaction locked already (``accounts.services.locked_accounts``: the booking route's
+    authentication locks it) is not asked for again."""
+    if user_id in locked_accounts(session):
+        locked = await session.get(User, user_id)  # read under the lock, in the session since
+        if locked is not None:
+            return locked
     row = (await session.execute(_LOCK_CITIZEN, {"user_id": user_id})).first()
     if row is None:
         raise NotFound("not_found.account")
+    note_locked(session, user_id)
     user = await session.get(User, user_id)  # in the session already when it made the request
     assert user is not None
     set_committed_value(user, "suspended_until", row[0])  # as it is now, under the lock
