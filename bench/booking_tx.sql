@@ -12,14 +12,14 @@ SELECT user_id AS uid, slot_id AS sid, token_hash AS th, space_id AS space, star
 SELECT sum(version), sum(CASE WHEN id > 64 THEN version ELSE 0 END), count(*) FROM catalogue_version;
 SELECT capacity - taken FROM slot WHERE id = :sid AND status = 'open';
 BEGIN;
--- Who the token is, with the account's venue assignments (accounts.services.authenticate).
+-- Who the token is, with the account's venue assignments, its row locked: the citizen's lock
+-- (accounts.services.authenticate(lock=True), booking.locks); then the key's first answer (booking.services).
 SELECT u.id, u.email, u.password_hash, u.name, u.birth_year, u.phone, u.role, u.is_active, u.suspended_until,
        u.created_at, u.updated_at, va.id, va.user_id, va.venue_id, va.created_at, va.updated_at
   FROM user_account u JOIN access_token t ON t.user_id = u.id
   LEFT OUTER JOIN venue_assignment va ON u.id = va.user_id
- WHERE t.token_hash = :th AND t.expires_at > now() AND t.revoked IS false AND u.is_active IS true;
--- The citizen's lock, then the key's first answer (booking.locks, booking.services).
-SELECT suspended_until FROM user_account WHERE id = :uid FOR UPDATE;
+ WHERE t.token_hash = :th AND t.expires_at > now() AND t.revoked IS false AND u.is_active IS true
+   FOR UPDATE OF u;
 SELECT id, user_id, key, request_hash, status_code, response, created_at, updated_at
   FROM idempotency_record WHERE user_id = :uid AND key = 'pgbench-' || :uid;
 -- The placement: slot, space, venue, and the programme session if any (booking.placement).
@@ -53,12 +53,6 @@ INSERT INTO booking (user_id, venue_id, space_id, slot_id, starts_at, ends_at, p
                      sequence, walk_in, qr_version, created_by_id, created_at, updated_at)
 VALUES (:uid, :venue, :space, :sid, :starts, :ends, 1, 1, 'confirmed', false, 0, false, 0, :uid, now(), now())
 RETURNING id AS booking_id \gset
--- The booking's history and audit entry (booking.history: one INSERT each, at once).
-INSERT INTO booking_event (booking_id, at, from_status, to_status, actor_id, reason, note, created_at, updated_at)
-VALUES (:booking_id, now(), NULL, 'confirmed', :uid, 'booked', '', now(), now());
-INSERT INTO audit_entry (at, actor_id, actor_role, address, action, subject_kind, subject_id, venue_id, details)
-VALUES (now(), :uid, 'citizen', '127.0.0.1', 'booking.created', 'booking', :booking_id, :venue,
-        '{"from": null, "to": "confirmed", "reason": "booked", "party_size": 1}');
 -- The notice, the recipient and the channels they chose, its outbox message (notifications.outbox).
 INSERT INTO notice (user_id, booking_id, kind, title, title_en, body, body_en, created_at, updated_at)
 VALUES (:uid, :booking_id, 'booking_confirmed', '예약이 확정되었습니다', 'Your booking is confirmed',
@@ -73,17 +67,27 @@ VALUES (:notice_id, :uid, 'email', 'pgbench' || :uid || '@bench.seoulrun4050.exa
         ('{"name": "벤치", "about": {"booking_id": ' || :booking_id || ', "starts_at": "' || :starts
          || '", "venue": "벤치 문", "venue_en": "Bench door", "address": "서울특별시 강북구 삼양로 173"}}')::jsonb,
         'pending', 0, now(), '', now(), now());
--- The first answer, for a retry with the same key (booking.services).
-INSERT INTO idempotency_record (user_id, key, request_hash, status_code, response, created_at, updated_at)
-VALUES (:uid, 'pgbench-' || :uid, md5(:uid::text) || md5(:sid::text), 201,
-        ('{"id": ' || :booking_id || ', "user_id": ' || :uid || ', "venue_id": ' || :venue || ', "space_id": '
-         || :space || ', "slot_id": ' || :sid || ', "status": "confirmed", "party_size": 1, "units": 1, '
-         || '"starts_at": "' || :starts || '", "ends_at": "' || :ends || '", "venue_name": "벤치 문", '
-         || '"venue_name_en": "Bench door", "space_name": "벤치 pgbench", "space_name_en": "pgbench rooms", '
-         || '"address": "서울특별시 강북구 삼양로 173", "check_in": null, "check_out": null, "late_cancel": false, '
-         || '"offer_expires_at": null, "checked_in_at": null, "walk_in": false, "arrived": null, '
-         || '"cancel_deadline": "' || :starts || '", "qr_url": "/api/bookings/' || :booking_id || '/qr", '
-         || '"created_at": "' || now() || '", "updated_at": "' || now() || '"}')::jsonb, now(), now());
--- The catalogue version's bump, the last statement before COMMIT (core.catalogue_version).
+-- With the commit, one statement (core.database.write_at_commit): the booking's history row and audit entry
+-- (booking.history), the first answer for a retry with the same key (booking.services), and the catalogue
+-- version's bump (core.catalogue_version).
+WITH w0 AS (
+  INSERT INTO booking_event (booking_id, at, from_status, to_status, actor_id, reason, note, created_at, updated_at)
+  VALUES (:booking_id, now(), NULL, 'confirmed', :uid, 'booked', '', now(), now())
+), w1 AS (
+  INSERT INTO audit_entry (at, actor_id, actor_role, address, action, subject_kind, subject_id, venue_id, details)
+  VALUES (now(), :uid, 'citizen', '127.0.0.1', 'booking.created', 'booking', :booking_id, :venue,
+          '{"from": null, "to": "confirmed", "reason": "booked", "party_size": 1}')
+), w2 AS (
+  INSERT INTO idempotency_record (user_id, key, request_hash, status_code, response, created_at, updated_at)
+  VALUES (:uid, 'pgbench-' || :uid, md5(:uid::text) || md5(:sid::text), 201,
+          ('{"id": ' || :booking_id || ', "user_id": ' || :uid || ', "venue_id": ' || :venue || ', "space_id": '
+           || :space || ', "slot_id": ' || :sid || ', "status": "confirmed", "party_size": 1, "units": 1, '
+           || '"starts_at": "' || :starts || '", "ends_at": "' || :ends || '", "venue_name": "벤치 문", '
+           || '"venue_name_en": "Bench door", "space_name": "벤치 pgbench", "space_name_en": "pgbench rooms", '
+           || '"address": "서울특별시 강북구 삼양로 173", "check_in": null, "check_out": null, "late_cancel": false, '
+           || '"offer_expires_at": null, "checked_in_at": null, "walk_in": false, "arrived": null, '
+           || '"cancel_deadline": "' || :starts || '", "qr_url": "/api/bookings/' || :booking_id || '/qr", '
+           || '"created_at": "' || now() || '", "updated_at": "' || now() || '"}')::jsonb, now(), now())
+)
 UPDATE catalogue_version SET version = version + 1 WHERE id = :shard;
 COMMIT;

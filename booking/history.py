@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit.log import record as audit
 from booking.models import Booking, BookingEvent, BookingStatus
 from core.clock import to_kst
-from core.database import insert_row
+from core.database import insert_row, write_at_commit
 from core.i18n import Message, msg
 from notifications import outbox
 from notifications.templates import About
@@ -65,8 +65,10 @@ class History:
         note: str = "",
     ) -> None:
         """A change of ``booking`` written down: its history row and its audit entry, each one INSERT
-        at once (no objects: the unit of work's flush of them cost more than the statements)."""
-        await self.session.execute(
+        with the commit (``core.database.write_at_commit``; no objects: the unit of work's flush of them
+        cost more than the statements)."""
+        await write_at_commit(
+            self.session,
             _EVENT,
             {
                 "booking_id": booking.id,
@@ -127,16 +129,16 @@ class History:
         body: Message | None = None,
         *,
         booking: Booking | None = None,
-    ) -> int | None:
+    ) -> bool:
         """Tell a person: the notice and its messages (``notifications.outbox.notify``), with the booking's
         time and place for the messages. Walk-in guests have no account and get nothing: staff tell them
         at the door."""
         if user_id is None:
-            return None
+            return False
         about = await about_booking(self.session, booking) if booking is not None else None
         return await outbox.notify(self.session, user_id, kind, title, body, about=about, now=self.now)
 
-    async def confirmed(self, booking: Booking) -> int | None:
+    async def confirmed(self, booking: Booking) -> bool:
         """A booking confirmed by the citizen's own act (booked, an offer accepted): the notice that says
         so. Promotions, courses and lottery wins say it in their own words."""
         about = await about_booking(self.session, booking)

@@ -46,12 +46,12 @@ async def send_reminders(engine: AsyncEngine, settings: Settings, now: datetime 
                 continue
             about = await about_booking(session, booking)
             when = to_kst(booking.starts_at)
-            notice = await History(session, at).notify(
+            told = await History(session, at).notify(
                 booking.user_id,
                 "reminder",
                 msg("notice.reminder.title", starts_at=when),
                 msg("notice.reminder.body", starts_at=when, venue=about.venue, venue_en=about.venue_en),
                 booking=booking,
             )
-            reminded += notice is not None
+            reminded += told
     return reminded

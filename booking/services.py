@@ -48,7 +48,7 @@ from booking.standing import cancel_deadline
 from booking.waitlist import Waitlist
 from booking.ways import Way
 from core.clock import to_kst, utcnow
-from core.database import insert_row
+from core.database import insert_row, write_at_commit
 from core.errors import NotFound, ValidationFailed, field_error
 from core.pagination import Page, count
 from venues import places
@@ -59,7 +59,7 @@ from venues.services import VenueService
 
 MAX_STAY_NIGHTS = 14
 # A citizen's first answer to a request with this key (made once: every keyed booking reads it, and
-# writes it at once by one INSERT: no object, whose flush cost more than the statement).
+# writes it by one INSERT with the commit: no object, whose flush cost more than the statement).
 _NEW_RECORD: Final = insert_row(IdempotencyRecord)
 _RECORD: Final = select(IdempotencyRecord).where(
     IdempotencyRecord.user_id == bindparam("user_id"), IdempotencyRecord.key == bindparam("key")
@@ -180,8 +180,9 @@ class BookingService:
         if booking.status == BookingStatus.CONFIRMED:
             await self.history.confirmed(booking)
         answer = await self.read(booking)
-        if idempotency_key:
-            await self.session.execute(
+        if idempotency_key:  # with the commit: the citizen's lock keeps a retry waiting until then
+            await write_at_commit(
+                self.session,
                 _NEW_RECORD,
                 {
                     "user_id": user.id,
@@ -195,8 +196,9 @@ class BookingService:
 
     async def _refuse_if_full(self, user: User, slot_id: int, idempotency_key: str | None) -> None:
         """The rush's fast path: most requests for a popular slot come after its last place is gone.
-        Answer those before any lock or rule (``sold_out``, or ``already_booked`` to a citizen who holds
-        one of its places and asks again); the guarded UPDATE stays the only guard of the places."""
+        Answer those before the slot's lock and the rules (``sold_out``, or ``already_booked`` to a
+        citizen who holds one of its places and asks again; the API's route has the citizen's own lock
+        already, taken with their token); the guarded UPDATE stays the only guard of the places."""
         remaining = await places.left_if_open(self.session, slot_id)
         if remaining is None or remaining > 0:
             return  # not there, not open, or places left: the full path gives the right answer

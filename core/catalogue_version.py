@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from core.database import metadata, sqlite_write_intent
+from core.database import metadata, run_at_commit, sqlite_write_intent, tables_written_at_commit
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -148,13 +148,20 @@ def _bump(session: Session) -> None:
     # Commit flushes after this hook: flush first, so that pending changes are seen here.
     if session.dirty or session.new or session.deleted:
         session.flush()
+    for table in tables_written_at_commit(session):
+        if session.info.get(_ACCOUNTS):
+            break
+        _note(session, table, insert=True)
     dirty, accounts = session.info.pop(_DIRTY, False), session.info.pop(_ACCOUNTS, False)
     # Random rows to spread the writers, not secrecy (S311). Who a token is must be seen at once even
     # from a unit of work marked quiet.
+    shard: int | None = None
     if accounts:
-        session.execute(_BUMP, {"shard": random.randint(SHARDS + 1, ROWS)})  # noqa: S311
+        shard = random.randint(SHARDS + 1, ROWS)  # noqa: S311
     elif dirty and not session.info.get(_QUIET):
-        session.execute(_BUMP, {"shard": random.randint(1, SHARDS)})  # noqa: S311
+        shard = random.randint(1, SHARDS)  # noqa: S311
+    # With the rows written at the commit (core.database.write_at_commit): on PostgreSQL one statement.
+    run_at_commit(session, _BUMP if shard is not None else None, {"shard": shard} if shard is not None else {})
 
 
 @event.listens_for(Session, "after_rollback")

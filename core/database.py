@@ -8,17 +8,19 @@ instead of a hung request.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import Insert, Table, UniqueConstraint, event, insert
+from sqlalchemy import Insert, Table, UniqueConstraint, Update, bindparam, event, insert, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import NullPool
 
 from core.settings import Settings
@@ -176,6 +178,169 @@ def insert_row(model: type[Any]) -> Insert:
     (an object added and flushed costs about three times the statement). Build it once, as a module
     constant, and run it with the row's values."""
     return insert(cast(Table, model.__table__))
+
+
+# The INSERTs a transaction runs with its commit (``write_at_commit``), in the order they were asked for.
+_AT_COMMIT: Final = "seoulrun.written_at_commit"
+# A row written with another's primary key (an outbox message with its notice's id): the INSERT of its
+# table (``insert_row``), its values, and the column that takes the key.
+Follower = tuple[Insert, dict[str, Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    into: Insert  # the table's insert_row
+    row: dict[str, Any]  # with the columns' own defaults
+    followers: tuple[Follower, ...] = ()
+
+    @property
+    def statement(self) -> Insert:
+        return self.into.values(self.row)
+
+
+async def write_at_commit(
+    session: AsyncSession, into: Insert, row: dict[str, Any], *, followers: Sequence[Follower] = ()
+) -> None:
+    """A row of bookkeeping (a booking's history row, an audit entry, a notice and its messages, a
+    request's first answer) written with the commit, together with the others and the catalogue
+    version's bump, the last statement before ``COMMIT`` (``core.catalogue_version``): on PostgreSQL all
+    of them as one statement (``WITH w0 AS (INSERT …), w1 AS (INSERT …) UPDATE catalogue_version …``),
+    one round trip instead of one each, in every booking's transaction. ``into`` is the table's
+    ``insert_row``, ``row`` its values, to which the columns' own defaults are added here (each part of
+    the one statement must name its values). ``followers`` are rows that take this row's primary key.
+    Rows of one table are written in the order they were asked for (their ids in that order).
+
+    For rows that nothing in the transaction reads back. A rollback drops them with the rest. Inside a
+    savepoint, whose rollback must take the rows with it while the transaction goes on, they are written
+    at once."""
+    write = _Write(
+        into,
+        _with_defaults(into.table, row),
+        tuple((table, _with_defaults(table.table, values), column) for table, values, column in followers),
+    )
+    if session.in_nested_transaction():
+        await session.run_sync(_run_one, write)
+        return
+    if not session.in_transaction():
+        await session.connection()  # begun now, so that a rollback before the commit drops the row
+    session.info.setdefault(_AT_COMMIT, []).append(write)
+
+
+def tables_written_at_commit(session: Session) -> set[str]:
+    """The tables the writes waiting for the commit go to (the catalogue version's bump looks at them)."""
+    writes: list[_Write] = session.info.get(_AT_COMMIT, [])
+    return {name for w in writes for name in (w.into.table.name, *(f[0].table.name for f in w.followers))}
+
+
+# The statements of ``run_at_commit`` by shape (which tables, which columns, which bump), each made once:
+# making one costs more than the round trips it saves, running one made already costs little.
+_TOGETHER: dict[tuple[Any, ...], Any] = {}
+_MAX_SHAPES: Final = 512
+
+
+def run_at_commit(session: Session, last: Update | None, params: dict[str, Any]) -> None:
+    """The writes waiting for the commit, then ``last`` (the bump) if any: on PostgreSQL one statement,
+    elsewhere one each. Called by the commit's hook (``core.catalogue_version``), in the sync session.
+
+    PostgreSQL runs the parts of one statement in no set order of their own, so each part is an
+    ``INSERT … SELECT`` from the part before it: it runs after it, and the rows get their ids in the
+    order they were asked for. Every part is one row of bound parameters, so that the statement is
+    made and compiled once for each shape of writes."""
+    writes: list[_Write] = session.info.pop(_AT_COMMIT, [])
+    if not writes or session.get_bind().dialect.name != "postgresql":
+        for write in writes:
+            _run_one(session, write)
+        if last is not None:
+            session.execute(last, params)
+        return
+    rows = [row for write in writes for row in (write.row, *(values for _, values, _ in write.followers))]
+    shape = (
+        last,
+        tuple(
+            (
+                write.into,
+                tuple(write.row),
+                tuple((into, tuple(values), column) for into, values, column in write.followers),
+            )
+            for write in writes
+        ),
+    )
+    together = _TOGETHER.get(shape)
+    if together is None:
+        if len(_TOGETHER) >= _MAX_SHAPES:
+            _TOGETHER.clear()
+        together = _TOGETHER[shape] = _together(shape)
+    values = dict(params)
+    for n, row in enumerate(rows):
+        values.update({f"w{n}_{name}": value for name, value in row.items()})
+    session.execute(together, values)
+
+
+def _together(shape: tuple[Any, ...]) -> Any:
+    last, writes = shape
+    parts: list[Any] = []
+    for into, columns, followers in writes:
+        parent = _part(into, columns, parts)
+        for follower, follower_columns, column in followers:
+            _part(follower, follower_columns, parts, key=(column, parent))
+    main: Any = last if last is not None else select(literal_column("1"))
+    return main.add_cte(*parts)
+
+
+def _part(into: Insert, columns: tuple[str, ...], parts: list[Any], key: tuple[str, Any] | None = None) -> Any:
+    """One row's part of ``run_at_commit``'s statement, after the last of ``parts`` (added to them), its
+    values the parameters ``w{n}_{column}``; ``key``: the column that takes the primary key of an earlier
+    part, and that part."""
+    table = into.table
+    n = len(parts)
+    names: list[str] = list(columns)
+    values: list[Any] = [bindparam(f"w{n}_{name}", type_=table.c[name].type) for name in columns]
+    sources: list[Any] = parts[-1:]
+    if key is not None:
+        column, parent = key
+        names.insert(0, column)
+        values.insert(0, parent.c["key"])
+        if parent is not sources[0]:
+            sources.append(parent)
+    part = into.from_select(names, select(*values).select_from(*sources) if sources else select(*values))
+    made = part.returning(_primary_key(into).label("key")).cte(f"w{n}")
+    parts.append(made)
+    return made
+
+
+def _run_one(session: Session, write: _Write) -> None:
+    if not write.followers:
+        session.execute(write.statement)
+        return
+    key = session.execute(write.statement.returning(_primary_key(write.into))).scalar()
+    for into, row, column in write.followers:
+        session.execute(into.values(_with_defaults(into.table, {**row, column: key})))
+
+
+def _primary_key(statement: Insert) -> Any:
+    (key,) = statement.table.primary_key.columns  # type: ignore[attr-defined]
+    return key
+
+
+def _with_defaults(table: Any, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with the value of each column it leaves out that has a default of its own (a constant,
+    or a function such as ``created_at``'s)."""
+    full = dict(row)
+    for column in table.columns:
+        default = column.default
+        if column.key in full or default is None:
+            continue
+        if default.is_scalar:
+            full[column.key] = default.arg
+        elif default.is_callable:
+            full[column.key] = default.arg(None)
+    return full
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_writes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the transaction ended (committed: already written; rolled back: dropped)
+        session.info.pop(_AT_COMMIT, None)
 
 
 async def insert_ignoring_conflicts(

@@ -11,15 +11,15 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
-from core.database import insert_row
+from core.database import insert_row, write_at_commit
 from core.i18n import Message
 from notifications.models import ONCE_PER_BOOKING, DeliveryStatus, Notice, OutboxMessage
 from notifications.preferences import addresses
 from notifications.templates import About
 
-# Written at once, each by one INSERT (no objects: the unit of work's flush of them cost more than the
-# statements, in every booking's transaction).
-_NOTICE: Final = insert_row(Notice).returning(Notice.id)
+# Written by one INSERT each (no objects: the unit of work's flush of them cost more than the
+# statements, in every booking's transaction), with the commit (``core.database.write_at_commit``).
+_NOTICE: Final = insert_row(Notice)
 _OUTBOX: Final = insert_row(OutboxMessage)
 
 
@@ -43,14 +43,14 @@ async def notify(
     *,
     about: About | None = None,
     now: datetime | None = None,
-) -> int | None:
-    """A notice in both languages (people read it in the language of their page) and its messages; the
-    notice's id.
+) -> bool:
+    """A notice in both languages (people read it in the language of their page) and its messages, one
+    per channel the person chose, written with the commit; whether the person is told.
 
     Walk-in guests have no account and get nothing: staff tell them at the door. A kind that goes once
-    per booking (``ONCE_PER_BOOKING``) is not written a second time: None then."""
+    per booking (``ONCE_PER_BOOKING``) is written at once, and not a second time: False then."""
     if user_id is None:
-        return None
+        return False
     at = now or utcnow()
     title_ko, title_en = title.both()
     body_ko, body_en = body.both() if body is not None else ("", "")
@@ -65,30 +65,30 @@ async def notify(
         "created_at": at,
         "updated_at": at,
     }
-    if kind in ONCE_PER_BOOKING and about is not None:
-        notice_id = await _insert_once(session, values)
-        if notice_id is None:
-            return None
-    else:
-        notice_id = int((await session.execute(_NOTICE, values)).scalar_one())
+    once = kind in ONCE_PER_BOOKING and about is not None
+    notice_id = await _insert_once(session, values) if once else None
+    if once and notice_id is None:
+        return False
     name, channels = await addresses(session, user_id)
     facts = {"name": name, "about": about.to_facts() if about is not None else None}
-    if channels:
-        await session.execute(
-            _OUTBOX,
-            [
-                {
-                    "notice_id": notice_id,
-                    "user_id": user_id,
-                    "channel": channel,
-                    "address": address,
-                    "facts": facts,
-                    "status": DeliveryStatus.PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": at,
-                    "last_error": "",
-                }
-                for channel, address in channels
-            ],
-        )
-    return notice_id
+    messages = [
+        {
+            "user_id": user_id,
+            "channel": channel,
+            "address": address,
+            "facts": facts,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "last_error": "",
+            "created_at": at,
+            "updated_at": at,
+        }
+        for channel, address in channels
+    ]
+    if notice_id is not None:
+        if messages:
+            await session.execute(_OUTBOX, [{**m, "notice_id": notice_id} for m in messages])
+        return True
+    await write_at_commit(session, _NOTICE, values, followers=[(_OUTBOX, m, "notice_id") for m in messages])
+    return True

@@ -489,7 +489,9 @@ async def _refused(db: Database, statement: Any) -> None:
 async def test_the_database_refuses_to_change_or_delete_an_entry(db: Database) -> None:
     async with unit_of_work(db.engine) as session:
         await record(session, "venue.updated", "venue", 1, venue_id=1, details={"fields": ["name"]})
+    async with unit_of_work(db.engine) as session:  # written with the commit (core.database.write_at_commit)
         entry_id = await session.scalar(select(func.max(AuditEntry.id)))
+    assert entry_id is not None
     await _refused(db, update(AuditEntry).where(AuditEntry.id == entry_id).values(action="venue.created"))
     await _refused(db, delete(AuditEntry).where(AuditEntry.id == entry_id))
     await _refused(db, text("DELETE FROM audit_entry"))

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, update
+from sqlalchemy import event, func, select, update
 
 from accounts.models import User
+from booking.models import Booking, BookingEvent
 from booking.rush import FullSlots
 from core.clock import utcnow
 from core.database import unit_of_work
 from core.settings import Rate
+from notifications.models import Notice, OutboxMessage
 from server.app import create_app
 from tests.accounts.test_auth_http import assert_problem
 from tests.booking.conftest import Client, book, slot_state
@@ -27,12 +29,15 @@ from venues.models import Slot
 
 
 @contextmanager
-def statements_of(db: Database) -> Iterator[list[str]]:
-    """The SQL the engine runs meanwhile, version reads aside (on SQLite they never reach the engine)."""
+def statements_of(db: Database, *, bumps: bool = False) -> Iterator[list[str]]:
+    """The SQL the engine runs meanwhile, version reads aside (on SQLite they never reach the engine);
+    with ``bumps``, the statements that bump the version too."""
     seen: list[str] = []
 
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if "catalogue_version" not in statement and not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+        if (
+            "catalogue_version" not in statement or (bumps and "UPDATE catalogue_version" in statement)
+        ) and not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
             seen.append(statement)
 
     event.listen(db.engine.sync_engine, "before_cursor_execute", note)
@@ -256,3 +261,33 @@ async def test_refusals_from_memory_count_in_the_abuse_limits(
             assert_problem(await keyed(client, citizen, slot.id), 409, "sold_out")
         limited = assert_problem(await keyed(client, citizen, slot.id), 429, "rate_limited")
         assert limited["limit"] == "booking"
+
+
+async def test_a_confirmed_booking_locks_its_citizen_with_its_token_and_writes_its_bookkeeping_with_the_commit(
+    client: Client, db: Database, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
+) -> None:
+    """The booking route's authentication takes the citizen's lock (no second statement for it); the
+    history row, audit entry, notice, its message and the first answer go with the commit, on PostgreSQL
+    in one statement with the catalogue version's bump."""
+    slot = await make_slot(await make_space(capacity=2))
+    citizen = await make_user()
+    with statements_of(db, bumps=True) as statements:
+        assert (await keyed(client, citizen, slot.id)).status_code == 201
+    assert not any("user_account.suspended_until \nFROM user_account" in s for s in statements)
+    token_reads = [s for s in statements if "JOIN access_token" in s]
+    assert len(token_reads) == 1
+    bookkeeping = ("booking_event", "audit_entry", "notice", "outbox_message", "idempotency_record")
+    writes = [s for s in statements if any(f"INSERT INTO {table} " in s for table in bookkeeping)]
+    if db.backend == "postgres":
+        assert "FOR UPDATE OF user_account" in token_reads[0]
+        assert len(writes) == 1
+        assert all(f"INSERT INTO {table} " in writes[0] for table in bookkeeping)
+        assert "UPDATE catalogue_version" in writes[0]
+    else:
+        assert len(writes) == len(bookkeeping)
+    async with unit_of_work(db.engine) as s:
+        booking_id = await s.scalar(select(Booking.id).where(Booking.user_id == citizen.id))
+        assert booking_id is not None
+        assert await s.scalar(select(func.count()).where(BookingEvent.booking_id == booking_id)) == 1
+        notice_id = await s.scalar(select(Notice.id).where(Notice.booking_id == booking_id))
+        assert await s.scalar(select(func.count()).where(OutboxMessage.notice_id == notice_id)) == 1
