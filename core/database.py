@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import Insert, Table, UniqueConstraint, Update, bindparam, event, insert, literal_column, select
+from sqlalchemy import Insert, Table, UniqueConstraint, Update, bindparam, event, insert, literal_column, select, true
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -295,14 +295,15 @@ def _part(into: Insert, columns: tuple[str, ...], parts: list[Any], key: tuple[s
     n = len(parts)
     names: list[str] = list(columns)
     values: list[Any] = [bindparam(f"w{n}_{name}", type_=table.c[name].type) for name in columns]
-    sources: list[Any] = parts[-1:]
+    after: Any = parts[-1] if parts else None
     if key is not None:
         column, parent = key
         names.insert(0, column)
         values.insert(0, parent.c["key"])
-        if parent is not sources[0]:
-            sources.append(parent)
-    part = into.from_select(names, select(*values).select_from(*sources) if sources else select(*values))
+        # One row each: the parent's key, after the part before (its parent, or its parent's follower).
+        after = parent if after is parent else after.join(parent, true())
+    source = select(*values)
+    part = into.from_select(names, source.select_from(after) if after is not None else source)
     made = part.returning(_primary_key(into).label("key")).cte(f"w{n}")
     parts.append(made)
     return made

@@ -3,16 +3,15 @@ it, nothing after a rollback; on PostgreSQL, with the catalogue version's bump, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from audit.models import AuditEntry
 from core.clock import utcnow
 from core.database import insert_row, unit_of_work, write_at_commit
 from notifications.models import Notice, OutboxMessage
+from tests.booking.test_rush_fast_lane import statements_of
 from tests.conftest import Database, MakeUser, MakeVenue
 
 _AUDIT = insert_row(AuditEntry)
@@ -35,21 +34,6 @@ def _entry(action: str) -> dict[str, Any]:
 async def _actions(db: Database) -> list[str]:
     async with unit_of_work(db.engine) as s:
         return list((await s.scalars(select(AuditEntry.action).order_by(AuditEntry.id))).all())
-
-
-@contextmanager
-def _statements(db: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA", "SAVEPOINT", "RELEASE")):
-            seen.append(statement)
-
-    event.listen(db.engine.sync_engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", note)
 
 
 async def test_rows_are_written_with_the_commit_and_get_their_defaults(db: Database) -> None:
@@ -115,7 +99,7 @@ async def test_followers_take_the_key_of_their_row(db: Database, make_user: Make
 async def test_on_postgresql_the_rows_and_the_bump_are_one_statement(db: Database, make_venue: MakeVenue) -> None:
     venue = await make_venue()
     async with unit_of_work(db.engine) as s:
-        with _statements(db) as statements:
+        with statements_of(db, bumps=True) as statements:
             venue_row = await s.get(type(venue), venue.id)
             assert venue_row is not None
             venue_row.name = "새 이름"  # a write the public reads show: the version is bumped
