@@ -315,7 +315,7 @@ def _run_one(session: Session, write: _Write) -> None:
         return
     key = session.execute(write.statement.returning(_primary_key(write.into))).scalar()
     for into, row, column in write.followers:
-        session.execute(into.values(_with_defaults(into.table, {**row, column: key})))
+        session.execute(into.values({**row, column: key}))  # its defaults given when it was queued
 
 
 def _primary_key(statement: Insert) -> Any:
