@@ -36,7 +36,7 @@ _ACTIONS = {
     BookingStatus.EXPIRED: "booking.expired",
 }
 _SAME_STATUS = {"code_reissued": "booking.qr_reissued", "session_moved": "booking.moved"}
-# A history row, written at once by one INSERT (``History.record``).
+# A history row, written by one INSERT with the commit (``History.record``, ``core.database.write_at_commit``).
 _EVENT: Final = insert_row(BookingEvent)
 
 
