@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +26,7 @@ import _data
 import _profile
 import _wrk
 from _data import Busy, Db, People, Venues, kst, today_kst
-from _harness import BENCH, Database, Logs, Server, serve_app, serve_hello
+from _harness import BENCH, CpuSample, Database, Logs, Server, cpu_sample, serve_app, serve_hello
 from _wrk import Load, Request, Target, WrkResult, get, json_request
 
 RESULTS = BENCH / "results"
@@ -263,8 +264,11 @@ def once(
 ) -> WrkResult:
     """Each request exactly once (bookings), Idempotency-Key on each, answers counted by code."""
     bound = max(60.0, 10 * run.load.duration_s)
+    workers = run.app.worker_pids()
+    before = cpu_sample(workers)
     with profiled(run, name, run.load.duration_s):
         result = _wrk.run(targets, run.load, once=True, idempotency=True, codes=True, duration_s=bound)
+    cpu = cpu_split(before, cpu_sample(workers), result.requests)
     check(run, label, result, expect)
     sent = sum(len(t.requests) for t in targets)
     if result.requests != sent:
@@ -272,9 +276,31 @@ def once(
     if record:
         stick, target = TARGETS.get(name, ("", None))
         row = Row(run.label, group, name, label, result, yardstick=stick, target=target)
+        row.extra["cpu_ms_per_answer"] = cpu
         run.rows.append(row)
         _print_row(row)
+        print(
+            f"    CPU a request: the app's workers {cpu['app']:.2f} ms, PostgreSQL {cpu['database']:.2f} ms, "
+            f"the rest (wrk, the bench) {cpu['rest']:.2f} ms; the machine {cpu['busy_share']:.0%} busy "
+            f"over {cpu['seconds']:.1f} s",
+            flush=True,
+        )
     return result
+
+
+def cpu_split(before: CpuSample, after: CpuSample, answers: int) -> dict[str, float]:
+    """CPU milliseconds per answer between two samples, by whom; the machine's busy share of its cores."""
+    n = max(answers, 1)
+    app, db = after.app_s - before.app_s, after.db_s - before.db_s
+    busy = after.machine_s - before.machine_s
+    cores = os.cpu_count() or 1
+    return {
+        "app": round(1000 * app / n, 3),
+        "database": round(1000 * db / n, 3),
+        "rest": round(1000 * max(busy - app - db, 0.0) / n, 3),
+        "busy_share": round(busy / max((after.at - before.at) * cores, 1e-9), 3),
+        "seconds": round(after.at - before.at, 2),
+    }
 
 
 # --- the groups ------------------------------------------------------------------------------------
@@ -445,20 +471,19 @@ def hot_row(database: Database, db: Db, venues: Venues, load: Load) -> Row:
     slot_id = asyncio.run(_data.prepare_hot_row(db, venues))
     try:
         variables = {"hot": slot_id, "venue": venues.door, "space": venues.rooms}
+        before = cpu_sample(())
         result = _wrk.pgbench(
             database.name, _wrk.HOT_ROW_SQL, variables, load.connections, load.threads, load.duration_s
         )
+        cpu = cpu_split(before, cpu_sample(()), result.transactions)
     finally:
         taken = asyncio.run(_data.drop_hot_row(db, slot_id))
     row = Row(
         database.label, "rush", "pgbench", "pgbench: guarded UPDATE of one slot + INSERT (yardstick)", yardstick=""
     )
     row.pgbench = result
-    row.extra = {"places_taken": taken}
-    print(
-        f"  {row.label:<58} {result.tps:>9,.0f} tx/s   avg {result.latency_ms:7.1f} ms  ({result.transactions} tx)",
-        flush=True,
-    )
+    row.extra = {"places_taken": taken, "cpu_ms_per_answer": cpu}
+    _print_pgbench(row, cpu)
     return row
 
 
@@ -470,9 +495,11 @@ def booking_tx(database: Database, db: Db, venues: Venues, load: Load) -> Row:
     count = max(20_000, round(4_000 * load.duration_s))
     space = asyncio.run(_data.prepare_booking_tx(db, venues, count))
     try:
+        before = cpu_sample(())
         result = _wrk.pgbench(
             database.name, _wrk.BOOKING_TX_SQL, {"venue": venues.door}, load.connections, load.threads, load.duration_s
         )
+        cpu = cpu_split(before, cpu_sample(()), result.transactions)
     finally:
         confirmed, taken = asyncio.run(_data.finish_booking_tx(db, space))
     row = Row(
@@ -483,12 +510,20 @@ def booking_tx(database: Database, db: Db, venues: Venues, load: Load) -> Row:
         yardstick="",
     )
     row.pgbench = result
-    row.extra = {"confirmed": confirmed, "places_taken": taken}
+    row.extra = {"confirmed": confirmed, "places_taken": taken, "cpu_ms_per_answer": cpu}
+    _print_pgbench(row, cpu)
+    return row
+
+
+def _print_pgbench(row: Row, cpu: dict[str, float]) -> None:
+    result = row.pgbench
+    assert result is not None
     print(
-        f"  {row.label:<58} {result.tps:>9,.0f} tx/s   avg {result.latency_ms:7.1f} ms  ({result.transactions} tx)",
+        f"  {row.label:<58} {result.tps:>9,.0f} tx/s   avg {result.latency_ms:7.1f} ms  ({result.transactions} tx)\n"
+        f"    CPU a transaction: PostgreSQL {cpu['database']:.2f} ms, the rest (pgbench) {cpu['rest']:.2f} ms; "
+        f"the machine {cpu['busy_share']:.0%} busy",
         flush=True,
     )
-    return row
 
 
 def add_booking_tx(run: Run, row: Row) -> None:

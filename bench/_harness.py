@@ -230,6 +230,52 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    """CPU seconds used so far: by the app's workers, by PostgreSQL's processes, by the whole machine."""
+
+    app_s: float
+    db_s: float
+    machine_s: float  # all cores, from /proc/stat (busy time only)
+    at: float  # time.monotonic()
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def cpu_sample(app_pids: Sequence[int]) -> CpuSample:
+    """Where the machine's CPU has gone: the workers ``app_pids``, every process named ``postgres``
+    (its backends stay open with the pool), and every core's busy time, all in seconds."""
+    app = sum(_cpu_ticks(pid) for pid in app_pids)
+    db = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _comm(entry) == "postgres":
+            db += _cpu_ticks(int(entry.name), children=True)
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(f) for f in fields]
+    busy = sum(ticks) - ticks[3] - (ticks[4] if len(ticks) > 4 else 0)  # all but idle and iowait
+    return CpuSample(app / _TICK, db / _TICK, busy / _TICK, time.monotonic())
+
+
+def _comm(entry: Path) -> str:
+    try:
+        return (entry / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpu_ticks(pid: int, *, children: bool = False) -> int:
+    """utime + stime; with ``children``, those of the children it waited for too (PostgreSQL's postmaster
+    collects its ended backends': pgbench's, for instance)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = stat[stat.rfind(")") + 2 :].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks + int(fields[13]) + int(fields[14]) if children else ticks
+
+
 def _started_workers(log_path: Path) -> int:
     try:
         return log_path.read_bytes().count(b"Application startup complete")
