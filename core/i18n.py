@@ -85,7 +85,7 @@ def translate(key: str, locale: str = DEFAULT_LOCALE, /, **params: Any) -> str:
     if not params:
         return text
     try:
-        return string.Formatter().vformat(text, (), _Params(params))
+        return text.format_map(_Params(params))  # str.format's own parser (C): no Formatter object
     except (ValueError, TypeError, AttributeError, IndexError):
         log.warning("message %r could not be filled with %r", key, sorted(params))
         return text
