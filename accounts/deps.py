@@ -11,7 +11,7 @@ from accounts.models import Role, User
 from accounts.services import AccountService, normalize_email
 from core.errors import Forbidden, Unauthenticated
 from core.ratelimit import limit_account
-from core.settings import Settings
+from core.settings import SETTINGS_STATE, Settings
 
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
@@ -28,23 +28,27 @@ def bearer_of(header: str) -> str | None:
     return token.strip()
 
 
-async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
-    return await _current_user(request, db_session, settings, lock=False)
+# The settings are read from the app's state, not asked for as a dependency: then the session is the
+# only dependency these wait for, and Litestar resolves it directly; a batch of two (the session and the
+# settings) it resolves in a task group of its own, for every request that names a user.
 
 
-async def provide_locked_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
+async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> User:
+    return await _current_user(request, db_session, lock=False)
+
+
+async def provide_locked_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> User:
     """``provide_current_user`` with the account's row locked for the request's transaction, by the same
     statement: for a route that decides on the account's behalf and would lock it next (a booking: the
     citizen's own bookings, quota and keys are decided one request at a time)."""
-    return await _current_user(request, db_session, settings, lock=True)
+    return await _current_user(request, db_session, lock=True)
 
 
-async def _current_user(
-    request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings, *, lock: bool
-) -> User:
+async def _current_user(request: Request[Any, Any, Any], db_session: AsyncSession, *, lock: bool) -> User:
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("auth.bearer_required")
+    settings: Settings = request.app.state[SETTINGS_STATE]
     user = await AccountService(db_session, settings).authenticate(token, lock=lock)
     await limit_account(request, account_key(user.id))  # on a rate-limited route, the account counts too
     return user

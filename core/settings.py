@@ -10,6 +10,8 @@ from typing import Final
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH: Final = PROJECT_ROOT / "var" / "seoulrun.sqlite3"
+# The key of the app's ``Settings`` in its state (``server.app``), for code that reads them from a request.
+SETTINGS_STATE: Final = "settings"
 
 
 def _env(name: str, default: str) -> str:

@@ -39,7 +39,7 @@ from core.clients import ClientAddresses
 from core.database import create_engine, request_session, sqlite_write_intent, unit_of_work
 from core.errors import EXCEPTION_HANDLERS
 from core.ratelimit import STATE_KEY as RATE_LIMITER
-from core.settings import Settings
+from core.settings import SETTINGS_STATE, Settings
 from core.validation import BoundedRequest
 from notifications.routes import MyNoticesController, OutboxController
 from programs.routes import InstructorController, ProgramController
@@ -306,7 +306,7 @@ def create_app(settings: Settings | None = None, *, engine: AsyncEngine | None =
         state=State(
             {
                 "engine": engine,
-                "settings": settings,
+                SETTINGS_STATE: settings,
                 RATE_LIMITER: limiter,
                 "leader": leader,
                 "redis": redis,
