@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
+import msgspec
 from advanced_alchemy.base import orm_registry
 from sqlalchemy import Insert, Table, UniqueConstraint, Update, bindparam, event, insert, literal_column, select, true
 from sqlalchemy.engine import make_url
@@ -55,6 +56,16 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
 
 
+def _json_text(value: Any) -> str:
+    """The JSON columns' text (bookings' first answers, audit details, notices' facts), by msgspec: the
+    standard library's encoder, SQLAlchemy's default, took ~2 % of a confirmed booking's time."""
+    return msgspec.json.encode(value).decode()
+
+
+# Both databases' engines read and write JSON columns with these.
+_JSON: Final[dict[str, Any]] = {"json_serializer": _json_text, "json_deserializer": msgspec.json.decode}
+
+
 def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
@@ -67,7 +78,9 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
         )
         # A pooled connection is opened (and its PRAGMAs run) once; between transactions it holds no
         # snapshot, so each new transaction sees the latest commits of every process.
-        engine = create_async_engine(url, connect_args={"timeout": settings.db_lock_timeout_ms / 1000}, **pooling)
+        engine = create_async_engine(
+            url, connect_args={"timeout": settings.db_lock_timeout_ms / 1000}, **pooling, **_JSON
+        )
         sync_engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas(settings.db_lock_timeout_ms))
 
@@ -88,7 +101,7 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
     connect_args = {"server_settings": server_settings}
     if settings.db_pool_size == 0:
         # No pool: a connection per unit of work (tests, where each event loop needs its own connections).
-        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
+        return create_async_engine(url, poolclass=NullPool, connect_args=connect_args, **_JSON)
     return create_async_engine(
         url,
         # The pool's connections are kept open and the process opens no more: connections opened beyond
@@ -103,6 +116,7 @@ def create_engine(settings: Settings, *, schema: str | None = None) -> AsyncEngi
         pool_recycle=1800,
         pool_timeout=settings.db_pool_timeout_s,
         connect_args=connect_args,
+        **_JSON,
     )
 
 
