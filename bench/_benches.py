@@ -218,8 +218,12 @@ def measure(
     if warm and run.warm_s > 0:
         warmup = _wrk.run(targets, run.load, codes=codes, idempotency=idempotency, duration_s=run.warm_s)
         check(run, f"{label} (warm-up)", warmup, expect, warm_up=True)
+    serving = server or run.app
+    workers = serving.worker_pids()
+    before = cpu_sample(workers)
     with profiled(run, name, run.load.duration_s, server):
         result = _wrk.run(targets, run.load, codes=codes, idempotency=idempotency)
+    cpu = cpu_split(before, cpu_sample(workers), result.requests)
     discarded = None
     if result.requests < MIN_ANSWERS_PER_CONNECTION * run.load.connections and run.load.duration_s < LONGEST_S:
         # A slow endpoint answers few requests in a short run, and wrk counts only what was answered
@@ -234,8 +238,12 @@ def measure(
     row.discarded = discarded
     row.target = target
     row.p99_target = TARGET_P99_MS if name in P99_TARGETS else None
+    if discarded is None:  # the CPU of the run kept (a longer run again is not sampled)
+        row.extra["cpu_ms_per_answer"] = cpu
     run.rows.append(row)
     _print_row(row)
+    if discarded is None:
+        _print_cpu(cpu)
     return row
 
 
@@ -279,13 +287,17 @@ def once(
         row.extra["cpu_ms_per_answer"] = cpu
         run.rows.append(row)
         _print_row(row)
-        print(
-            f"    CPU a request: the app's workers {cpu['app']:.2f} ms, PostgreSQL {cpu['database']:.2f} ms, "
-            f"the rest (wrk, the bench) {cpu['rest']:.2f} ms; the machine {cpu['busy_share']:.0%} busy "
-            f"over {cpu['seconds']:.1f} s",
-            flush=True,
-        )
+        _print_cpu(cpu)
     return result
+
+
+def _print_cpu(cpu: dict[str, float]) -> None:
+    print(
+        f"    CPU a request: the server's workers {cpu['app']:.3f} ms, PostgreSQL {cpu['database']:.3f} ms, "
+        f"the rest (wrk, the bench) {cpu['rest']:.3f} ms; the machine {cpu['busy_share']:.0%} busy "
+        f"over {cpu['seconds']:.1f} s",
+        flush=True,
+    )
 
 
 def cpu_split(before: CpuSample, after: CpuSample, answers: int) -> dict[str, float]:

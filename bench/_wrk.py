@@ -166,6 +166,24 @@ class _Process:
     stderr: list[str] = field(default_factory=list)
 
 
+class _Reader:
+    """A process's whole stdout, read by a thread (so that a full pipe never stalls it)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.chunks: list[str] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        self.chunks.append(self.process.stdout.read())
+
+    def text(self) -> str:
+        self.thread.join(timeout=30)
+        return "".join(self.chunks)
+
+
 def _watch_stderr(proc: _Process, once: bool) -> None:
     assert proc.process.stderr is not None
     for line in proc.process.stderr:
@@ -228,16 +246,19 @@ def run(
             watcher = threading.Thread(target=_watch_stderr, args=(proc, once), daemon=True)
             watcher.start()
             watchers.append(watcher)
-        outputs = []
+        # stdout is read by a thread of its own, stderr by the watcher alone: communicate() would read
+        # stderr too and take a thread's "@@thread-done" from the watcher, and the run would then go on
+        # to its -d bound (10 x the measurement's length) with every answer in.
+        readers = [_Reader(proc.process) for proc in procs]
         deadline = time.monotonic() + duration + 60
         for proc in procs:
             try:
-                out, _ = proc.process.communicate(timeout=max(1.0, deadline - time.monotonic()))
+                proc.process.wait(timeout=max(1.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 proc.process.kill()
-                out, _ = proc.process.communicate()
+                proc.process.wait()
                 raise ServerFailed(f"wrk did not stop by itself: {proc.process.args!r}") from None
-            outputs.append(out)
+        outputs = [reader.text() for reader in readers]
         for watcher in watchers:
             watcher.join(timeout=5)
     return _combine(outputs, procs, once, threads * len(targets), connections * len(targets), duration)
