@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from booking.errors import AlreadyBooked, SoldOut
 from booking.models import ACTIVE, Booking, IdempotencyRecord
+from core.catalogue_version import VersionReader
 from core.database import read_only
 from core.errors import DomainError
 from core.memo import VersionedMemo
@@ -61,8 +62,9 @@ class SlotState:
 
 
 class FullSlots:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, versions: VersionReader) -> None:
         self.engine = engine
+        self.versions = versions  # the slot's places are read as the version is: no session, no pool
         self.slots: VersionedMemo[int, SlotState] = VersionedMemo(MAX_SLOTS)
         self.keys: VersionedMemo[int, frozenset[str]] = VersionedMemo(MAX_CITIZENS)
         self.loading: dict[tuple[int, int], asyncio.Future[SlotState]] = {}
@@ -128,9 +130,11 @@ class FullSlots:
         return state
 
     async def _read_slot(self, slot_id: int) -> SlotState:
+        # The places on the version's own connection (one round trip, no session: most of the day a
+        # slot has places left, and this is all that is read); the holders, only of a full slot.
+        row = await self.versions.fetch_row(*self.versions.driver_sql(places.LEFT_IF_OPEN, slot_id=slot_id))
+        if row is None or row[0] is None or row[0] > 0:
+            return SlotState(full=False, holders=frozenset())
         async with read_only(self.engine) as session:
-            remaining = await places.left_if_open(session, slot_id)
-            if remaining is None or remaining > 0:
-                return SlotState(full=False, holders=frozenset())
             holders = await session.scalars(_HOLDERS, {"slot_id": slot_id})
             return SlotState(full=True, holders=frozenset(h for h in holders if h is not None))

@@ -34,6 +34,8 @@ from sqlalchemy import DDL, BigInteger, Column, Integer, Table, bindparam, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from core.database import metadata, run_at_commit, sqlite_write_intent, tables_written_at_commit
 from core.settings import Settings
@@ -185,6 +187,7 @@ class VersionReader:
         self._pg_loop: asyncio.AbstractEventLoop | None = None
         self._pg_lock: asyncio.Lock | None = None
         self._flights: dict[str, _Flight] = {}
+        self._compiled: dict[ClauseElement, SQLCompiler] = {}
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:":
                 self._sqlite_path = url.database
@@ -206,31 +209,48 @@ class VersionReader:
             return None
         return int(row[0]), int(row[1])
 
-    async def fetch_row(self, sql: str) -> tuple[Any, ...] | None:
-        """The first row of a read-only query without parameters (``None``: no row). Failures raise."""
+    async def fetch_row(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """The first row of a read-only query (``None``: no row), read the way the version is, outside
+        any transaction: ``sql`` in the engine's dialect (``driver_sql``), with positional ``params``.
+        Without parameters, requests share the reads of the same query (``_read_postgres``); with them,
+        each reads on its own. Failures raise."""
         if self._sqlite_path is not None:
             try:
-                return self._read_sqlite(sql)
+                return self._read_sqlite(sql, params)
             except sqlite3.OperationalError:  # busy (a checkpoint, a recovery): wait in a thread, not the loop
                 pass
         elif self._pg:
+            self._on_this_loop()
+            if params:
+                return await self._query_postgres(sql, params)
             return await self._read_postgres(sql)
         intent = sqlite_write_intent.set(False)  # a read: never BEGIN IMMEDIATE behind the writers
         try:
             async with self.engine.connect() as conn:
-                row = (await conn.exec_driver_sql(sql)).first()
+                row = (await (conn.exec_driver_sql(sql, params) if params else conn.exec_driver_sql(sql))).first()
         finally:
             sqlite_write_intent.reset(intent)
         return None if row is None else tuple(row)
 
-    def _read_sqlite(self, sql: str) -> tuple[Any, ...] | None:
+    def driver_sql(self, statement: ClauseElement, **params: Any) -> tuple[str, tuple[Any, ...]]:
+        """``statement`` (no expanding ``IN``) as ``fetch_row`` takes it: its text in the engine's dialect
+        and its parameters in order, ``params`` with the values it holds itself (made once per text)."""
+        compiled = self._compiled.get(statement)
+        if compiled is None:
+            made = statement.compile(dialect=self.engine.dialect)
+            assert isinstance(made, SQLCompiler)
+            compiled = self._compiled[statement] = made
+        values = compiled.construct_params(params) or {}
+        return compiled.string, tuple(values[name] for name in compiled.positiontup or ())
+
+    def _read_sqlite(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         if self._sqlite is None:
             # No busy wait: this runs in the event loop's thread, which must never sleep on a lock.
             conn = sqlite3.connect(self._sqlite_path or "", timeout=0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
             self._sqlite = conn
         try:
-            row = self._sqlite.execute(sql).fetchone()
+            row = self._sqlite.execute(sql, params).fetchone()
         except Exception:
             self._close_sqlite()
             raise
@@ -246,15 +266,17 @@ class VersionReader:
         while a read is under way waits for the next one, which starts once that read ends. So every
         request still gets a read that began after it arrived (a write whose answer a client has seen
         is seen), and a process sends at most one such query at a time however many requests it serves."""
-        loop = asyncio.get_running_loop()
-        if self._pg_loop is not loop:  # a new event loop (tests): start afresh
-            self._pg_conn, self._pg_loop, self._pg_lock, self._flights = None, loop, asyncio.Lock(), {}
         flight = self._flights.get(sql)
         if flight is None:
             flight = self._flights[sql] = _Flight(lambda: self._query_postgres(sql))
-        return await flight.join(loop)
+        return await flight.join(asyncio.get_running_loop())
 
-    async def _query_postgres(self, sql: str) -> tuple[Any, ...] | None:
+    def _on_this_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._pg_loop is not loop:  # a new event loop (tests): start afresh
+            self._pg_conn, self._pg_loop, self._pg_lock, self._flights = None, loop, asyncio.Lock(), {}
+
+    async def _query_postgres(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         # One connection of the engine's pool, kept out of it for this (so it has the engine's settings,
         # search_path included), queried through the driver itself: no transaction, no pool round trip.
         assert self._pg_lock is not None
@@ -263,7 +285,7 @@ class VersionReader:
                 self._pg_conn = await self.engine.connect()
             try:
                 raw = await self._pg_conn.get_raw_connection()
-                row = await raw.driver_connection.fetchrow(sql)  # type: ignore[union-attr]
+                row = await raw.driver_connection.fetchrow(sql, *params)  # type: ignore[union-attr]
             except Exception:
                 conn, self._pg_conn = self._pg_conn, None
                 with contextlib.suppress(Exception):

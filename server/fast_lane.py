@@ -90,7 +90,7 @@ class FastLane:
         self.limiter = limiter
         self.max_body_bytes = max_body_bytes
         self.principals = Principals(engine)
-        self.full_slots = FullSlots(engine)
+        self.full_slots = FullSlots(engine, versions)
         self.scan_answers = _Answers()
         # The answers of ``booking.rush``'s shared refusals, by message and language.
         self._problems: dict[tuple[str, str], tuple[tuple[tuple[bytes, bytes], ...], bytes]] = {}

@@ -54,7 +54,9 @@ _GIVE_BACK: Final = (
     .execution_options(synchronize_session=False)
 )
 _REMAINING: Final = select(Slot.capacity - Slot.taken).where(Slot.id == bindparam("slot_id"))
-_LEFT_IF_OPEN: Final = select(Slot.capacity - Slot.taken).where(
+# The places left in a slot that takes bookings (no row: not there or not open); also read outside any
+# session, the way the catalogue version is (``booking.rush``).
+LEFT_IF_OPEN: Final = select(Slot.capacity - Slot.taken).where(
     Slot.id == bindparam("slot_id"), Slot.status == SlotStatus.OPEN
 )
 
@@ -89,7 +91,7 @@ async def remaining(session: AsyncSession, slot_id: int) -> int:
 
 async def left_if_open(session: AsyncSession, slot_id: int) -> int | None:
     """The places left in a slot that takes bookings; None when it is not there or not open."""
-    left = await session.scalar(_LEFT_IF_OPEN, {"slot_id": slot_id})
+    left = await session.scalar(LEFT_IF_OPEN, {"slot_id": slot_id})
     return None if left is None else int(left)
 
 

@@ -322,7 +322,7 @@ async def test_health_never_waits_in_the_event_loop_for_a_busy_sqlite_file(
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
 
-    def busy(self: VersionReader, sql: str) -> Any:
+    def busy(self: VersionReader, sql: str, params: tuple[Any, ...] = ()) -> Any:
         raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr(VersionReader, "_read_sqlite", busy)

@@ -4,6 +4,7 @@ version bumps only for writes that commit and that touch what the public reads s
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from accounts.models import AccessToken, User, VenueAssignment
 from accounts.services import AccountService
 from core.catalogue_version import ROWS, SHARDS, VersionReader, catalogue_version, quiet
 from core.clock import utcnow
-from core.database import unit_of_work
+from core.database import create_engine, unit_of_work
 from server import read_cache
 from server.job_runs import claim as claim_run
 from server.lease import Leader
@@ -23,7 +24,8 @@ from server.read_cache import ReadCache
 from tests.booking.conftest import Client, book
 from tests.conftest import Database, MakeSlot, MakeSpace, MakeUser, MakeVenue, in_days
 from tests.programs.test_programs_http import programme
-from venues.models import Venue
+from venues import places
+from venues.models import Slot, SlotStatus, Venue
 
 
 async def version(db: Database) -> int:
@@ -325,3 +327,34 @@ async def test_the_cache_keeps_within_its_byte_budget(
     assert again.status_code == 200
     assert len(cache.entries) == 1  # the least recently used went out
     assert cache.total_bytes <= one + 1
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["engine", "own-connection"])
+async def test_the_version_reader_reads_a_row_with_parameters_outside_any_session(
+    db: Database, make_space: MakeSpace, make_slot: MakeSlot, pooled: bool
+) -> None:
+    """``fetch_row`` with parameters (the rush's look at a slot's places): on a SQLite file by its own
+    ``sqlite3`` connection, on PostgreSQL with a pool by the version's own connection, else through the
+    engine; the same answers each way, and the latest commit seen."""
+    engine = create_engine(dataclasses.replace(db.settings, db_pool_size=2), schema=db.schema) if pooled else db.engine
+    reader = VersionReader(engine, db.settings if not pooled else dataclasses.replace(db.settings, db_pool_size=2))
+    try:
+        slot = await make_slot(await make_space(capacity=3))
+
+        async def left(slot_id: int) -> Any:
+            row = await reader.fetch_row(*reader.driver_sql(places.LEFT_IF_OPEN, slot_id=slot_id))
+            return None if row is None else row[0]
+
+        assert await left(slot.id) == 3
+        async with unit_of_work(db.engine) as s:
+            await s.execute(update(Slot).where(Slot.id == slot.id).values(taken=2))
+        assert await left(slot.id) == 1
+        async with unit_of_work(db.engine) as s:
+            await s.execute(update(Slot).where(Slot.id == slot.id).values(status=SlotStatus.BLOCKED))
+        assert await left(slot.id) is None  # not open
+        assert await left(slot.id + 1000) is None  # not there
+        assert await reader.current() is not None  # the version's own reads still answer beside them
+    finally:
+        await reader.close()
+        if pooled:
+            await engine.dispose()
