@@ -48,9 +48,10 @@ class ClientAddresses:
 
     def __init__(self, trusted_proxies: Iterable[str] = ()) -> None:
         self.trusted = parse_networks(trusted_proxies)
-        # Peers seen, as the text the server gives -> (the address, whether it is a trusted proxy): a
-        # worker meets the same few peers (its proxies, or the same clients) request after request.
-        self._peers: dict[str, tuple[Address | None, bool]] = {}
+        # Peers seen, as the text the server gives -> (the address, whether it is a trusted proxy, the
+        # address as the limits and the log write it): a worker meets the same few peers (its proxies,
+        # or the same clients) request after request, and str() of an address is worked out each time.
+        self._peers: dict[str, tuple[Address | None, bool, str]] = {}
 
     def is_trusted(self, address: Address | None) -> bool:
         return address is not None and any(address in network for network in self.trusted)
@@ -66,11 +67,11 @@ class ClientAddresses:
             known = scope[_SCOPE_KEY] = (client, headers, self.trusted, self._of(scope))
         return str(known[3])
 
-    def _peer(self, text: str) -> tuple[Address | None, bool]:
+    def _peer(self, text: str) -> tuple[Address | None, bool, str]:
         seen = self._peers.get(text)
         if seen is None:
             address = _address(text)
-            seen = (address, self.is_trusted(address))
+            seen = (address, self.is_trusted(address), str(address) if address is not None else text or "unknown")
             if len(self._peers) >= _MAX_PEERS:
                 self._peers.clear()
             self._peers[text] = seen
@@ -79,9 +80,9 @@ class ClientAddresses:
     def _of(self, scope: Any) -> str:
         client = scope.get("client")
         peer_text = str(client[0]) if client else ""
-        peer, trusted = self._peer(peer_text)
+        peer, trusted, shown = self._peer(peer_text)
         if not trusted:
-            return str(peer) if peer is not None else peer_text or "unknown"
+            return shown
         forwarded = [
             value.decode("latin-1")
             for name, value in scope.get("headers", ())
