@@ -13,11 +13,16 @@ from core.catalogue_version import _Flight
 
 
 class Reads:
-    """A query whose reads the test ends one at a time; each answers with its number."""
+    """A query whose reads the test ends one at a time, each answering with its number, and the flight
+    that shares them; ``join`` is a request asking for the version."""
 
     def __init__(self) -> None:
         self.started = 0
         self.gates: list[asyncio.Future[Any]] = []
+        self.flight = _Flight(self.query)
+
+    def join(self) -> asyncio.Future[tuple[Any, ...] | None]:
+        return asyncio.ensure_future(self.flight.join(asyncio.get_running_loop()))
 
     async def query(self) -> tuple[Any, ...] | None:
         self.started += 1
@@ -39,12 +44,10 @@ async def settle() -> None:
 
 async def test_requests_that_arrive_during_a_read_share_the_next_one() -> None:
     reads = Reads()
-    flight = _Flight(reads.query)
-    loop = asyncio.get_running_loop()
-    first = asyncio.ensure_future(flight.join(loop))
+    first = reads.join()
     await settle()
     assert reads.started == 1
-    later = [asyncio.ensure_future(flight.join(loop)) for _ in range(20)]
+    later = [reads.join() for _ in range(20)]
     await settle()
     assert reads.started == 1  # one read under way at a time
     reads.end()
@@ -56,7 +59,7 @@ async def test_requests_that_arrive_during_a_read_share_the_next_one() -> None:
     assert [await task for task in later] == [(2,)] * 20
     await settle()
     assert reads.started == 2  # nobody waiting: no third read
-    again = asyncio.ensure_future(flight.join(loop))
+    again = reads.join()
     await settle()
     assert reads.started == 3
     reads.end()
@@ -65,11 +68,9 @@ async def test_requests_that_arrive_during_a_read_share_the_next_one() -> None:
 
 async def test_a_request_that_goes_away_cancels_only_its_own_wait() -> None:
     reads = Reads()
-    flight = _Flight(reads.query)
-    loop = asyncio.get_running_loop()
-    leader = asyncio.ensure_future(flight.join(loop))
+    leader = reads.join()
     await settle()
-    leaving, staying = asyncio.ensure_future(flight.join(loop)), asyncio.ensure_future(flight.join(loop))
+    leaving, staying = reads.join(), reads.join()
     await settle()  # both wait for the read after the leader's
     leaving.cancel()
     await settle()
@@ -84,11 +85,9 @@ async def test_a_request_that_goes_away_cancels_only_its_own_wait() -> None:
 
 async def test_a_failed_read_fails_its_own_requests_and_the_next_read_goes_on() -> None:
     reads = Reads()
-    flight = _Flight(reads.query)
-    loop = asyncio.get_running_loop()
-    first = asyncio.ensure_future(flight.join(loop))
+    first = reads.join()
     await settle()
-    waiting = asyncio.ensure_future(flight.join(loop))
+    waiting = reads.join()
     await settle()
     reads.end(OSError("connection lost"))
     with pytest.raises(OSError, match="connection lost"):
