@@ -5,6 +5,7 @@ version bumps only for writes that commit and that touch what the public reads s
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 from datetime import timedelta
 from typing import Any
 
@@ -330,12 +331,20 @@ async def test_the_cache_keeps_within_its_byte_budget(
 
 
 @pytest.mark.parametrize("pooled", [False, True], ids=["engine", "own-connection"])
+@pytest.mark.parametrize("busy", [False, True], ids=["free-file", "busy-file"])
 async def test_the_version_reader_reads_a_row_with_parameters_outside_any_session(
-    db: Database, make_space: MakeSpace, make_slot: MakeSlot, pooled: bool
+    db: Database, make_space: MakeSpace, make_slot: MakeSlot, pooled: bool, busy: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``fetch_row`` with parameters (the rush's look at a slot's places): on a SQLite file by its own
-    ``sqlite3`` connection, on PostgreSQL with a pool by the version's own connection, else through the
-    engine; the same answers each way, and the latest commit seen."""
+    ``sqlite3`` connection (through the engine, off the loop, when the file is busy), on PostgreSQL with
+    a pool by the version's own connection, else through the engine; the same answers each way, and the
+    latest commit seen."""
+    if busy:
+
+        def locked(self: VersionReader, sql: str, params: tuple[Any, ...] = ()) -> Any:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(VersionReader, "_read_sqlite", locked)
     engine = create_engine(dataclasses.replace(db.settings, db_pool_size=2), schema=db.schema) if pooled else db.engine
     reader = VersionReader(engine, db.settings if not pooled else dataclasses.replace(db.settings, db_pool_size=2))
     try:
