@@ -46,9 +46,9 @@ from core.metrics import count_request
 from core.settings import Settings
 from notifications.admin import outbox_depth
 from server.lease import LEASE_QUERY, Leader, lease_of_row
-from server.logs import REQUEST_LOGGER, request_id
+from server.logs import RequestLines, request_id
 
-log = logging.getLogger(REQUEST_LOGGER)
+lines = RequestLines()
 health_log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER: Final = b"x-request-id"
@@ -116,24 +116,7 @@ def observe_requests(app: ASGIApp, addresses: ClientAddresses) -> ASGIApp:
             count_request(route, method, status, elapsed)
             address = addresses.of(scope)
             duration_ms = round(elapsed * 1000, 2)
-            log.info(
-                "%s %s %s %.1f ms %s",
-                method,
-                route,
-                status,
-                duration_ms,
-                address,
-                extra={
-                    "fields": {
-                        "request_id": rid,
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": duration_ms,
-                        "client": address,
-                    }
-                },
-            )
+            lines.write(rid, method, route, status, duration_ms, address)
             request_id.reset(token)
 
     return middleware

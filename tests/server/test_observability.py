@@ -7,14 +7,18 @@ and JSON log are in ``test_many_servers.py``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
+import io
 import json
 import logging
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from litestar import Litestar
@@ -29,7 +33,7 @@ from core.database import create_engine, metadata
 from notifications.models import OutboxMessage
 from server.app import app_from_env, create_app
 from server.lease import LEASE_QUERY, Leader
-from server.logs import JsonFormatter, TextFormatter
+from server.logs import REQUEST_LOGGER, FeedSecretFilter, JsonFormatter, RequestLines, TextFormatter, request_id
 from tests.accounts.test_auth_http import assert_problem
 from tests.conftest import Account, Database, MakeSlot, MakeSpace, MakeUser, _settings
 from tests.realserver import free_port
@@ -105,6 +109,90 @@ async def test_x_request_id_is_returned_as_given_or_made_when_missing_or_unsafe(
     # Errors carry it too.
     missing = await client.get("/api/no-such-thing", headers={"X-Request-ID": "lost-1"})
     assert missing.headers["x-request-id"] == "lost-1"
+
+
+@contextlib.contextmanager
+def json_log() -> Iterator[tuple[io.StringIO, logging.StreamHandler[Any]]]:
+    """The root's one handler as ``server.logs.logging_config("json")`` makes it, on a stream of the
+    test's, and the request logger at INFO. Entered in the test's body: pytest's own capture of the
+    call's lines is among the root's handlers then, and is taken off meanwhile."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(FeedSecretFilter())
+    root, logger = logging.getLogger(), logging.getLogger(REQUEST_LOGGER)
+    handlers, level = root.handlers[:], logger.level
+    root.handlers[:] = [handler]
+    logger.setLevel(logging.INFO)
+    try:
+        yield stream, handler
+    finally:
+        root.handlers[:] = handlers
+        logger.setLevel(level)
+
+
+def _write_one(rid: str) -> None:
+    token = request_id.set(rid)  # as observe_requests sets it while the request is served
+    try:
+        RequestLines().write(rid, "POST", "/api/bookings", 409, 1.25, "203.0.113.7")
+    finally:
+        request_id.reset(token)
+
+
+def test_the_request_line_written_straight_to_the_stream_is_the_one_logging_writes() -> None:
+    other = io.StringIO()
+    also = logging.StreamHandler(other)
+    also.setFormatter(JsonFormatter())
+    with json_log() as (stream, _):
+        with mock.patch.object(logging.Logger, "_log", side_effect=AssertionError("through logging")):
+            _write_one("straight-1")
+        # A second handler: the line goes through logging, to both.
+        logging.getLogger().addHandler(also)
+        _write_one("through-2")
+        logging.getLogger().removeHandler(also)
+        assert "straight-1" not in other.getvalue()
+    straight, through = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert json.loads(other.getvalue()) == through
+    assert list(straight) == list(through)  # the same members in the same order
+    for line in (straight, through):
+        assert datetime.fromisoformat(line.pop("ts")).tzinfo == UTC
+        assert line.pop("pid") > 0
+    assert straight == {**through, "request_id": "straight-1"}
+    assert through == {
+        "level": "info",
+        "logger": "seoulrun.request",
+        "message": "POST /api/bookings 409 1.2 ms 203.0.113.7",
+        "request_id": "through-2",
+        "method": "POST",
+        "route": "/api/bookings",
+        "status": 409,
+        "duration_ms": 1.25,
+        "client": "203.0.113.7",
+    }
+
+
+def test_a_request_line_goes_through_logging_whenever_the_handler_is_not_ours_alone() -> None:
+    with json_log() as (stream, handler):
+        handler.setFormatter(TextFormatter())  # make run's text lines
+        _write_one("text-1")
+        line = stream.getvalue().rstrip()
+        assert line.endswith(" INFO seoulrun.request: POST /api/bookings 409 1.2 ms 203.0.113.7 [text-1]")
+        handler.setFormatter(JsonFormatter())
+        logging.getLogger(REQUEST_LOGGER).setLevel(logging.WARNING)  # not written at all
+        _write_one("dropped-2")
+        handler.setLevel(logging.WARNING)
+        logging.getLogger(REQUEST_LOGGER).setLevel(logging.INFO)
+        _write_one("dropped-3")  # the handler's own level drops it
+    assert stream.getvalue().rstrip() == line
+
+
+def test_a_lines_time_is_its_millisecond_in_utc() -> None:
+    from server.logs import _Stamps
+
+    stamps = _Stamps()
+    for created in (1_796_000_000.0, 1_796_000_000.0015, 1_796_000_000.9994, 1_796_000_001.25, 1_796_086_399.999):
+        expected = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+        assert stamps.of(created) == expected
 
 
 def test_made_request_ids_differ_between_forked_workers() -> None:
