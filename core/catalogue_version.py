@@ -184,6 +184,7 @@ class VersionReader:
         self._sqlite: sqlite3.Connection | None = None
         self._pg = False
         self._pg_conn: AsyncConnection | None = None
+        self._pg_driver: Any = None  # that connection's asyncpg connection
         self._pg_loop: asyncio.AbstractEventLoop | None = None
         self._pg_lock: asyncio.Lock | None = None
         self._flights: dict[str, _Flight] = {}
@@ -274,29 +275,32 @@ class VersionReader:
     def _on_this_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if self._pg_loop is not loop:  # a new event loop (tests): start afresh
-            self._pg_conn, self._pg_loop, self._pg_lock, self._flights = None, loop, asyncio.Lock(), {}
+            self._pg_conn, self._pg_driver, self._pg_loop = None, None, loop
+            self._pg_lock, self._flights = asyncio.Lock(), {}
 
     async def _query_postgres(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         # One connection of the engine's pool, kept out of it for this (so it has the engine's settings,
         # search_path included), queried through the driver itself: no transaction, no pool round trip.
         assert self._pg_lock is not None
         async with self._pg_lock:  # two different queries take turns on the one connection
-            if self._pg_conn is None:
-                self._pg_conn = await self.engine.connect()
             try:
-                raw = await self._pg_conn.get_raw_connection()
-                row = await raw.driver_connection.fetchrow(sql, *params)  # type: ignore[union-attr]
+                if self._pg_driver is None:
+                    if self._pg_conn is None:
+                        self._pg_conn = await self.engine.connect()
+                    self._pg_driver = (await self._pg_conn.get_raw_connection()).driver_connection
+                row = await self._pg_driver.fetchrow(sql, *params)
             except Exception:
-                conn, self._pg_conn = self._pg_conn, None
-                with contextlib.suppress(Exception):
-                    await conn.invalidate()
+                conn, self._pg_conn, self._pg_driver = self._pg_conn, None, None
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.invalidate()
                 raise
         return None if row is None else tuple(row)
 
     async def close(self) -> None:
         self._close_sqlite()
         if self._pg_conn is not None:
-            conn, self._pg_conn = self._pg_conn, None
+            conn, self._pg_conn, self._pg_driver = self._pg_conn, None, None
             with contextlib.suppress(Exception):
                 await conn.close()
 

@@ -367,3 +367,28 @@ async def test_the_version_reader_reads_a_row_with_parameters_outside_any_sessio
         await reader.close()
         if pooled:
             await engine.dispose()
+
+
+async def test_the_version_reader_opens_its_connection_again_after_losing_it(db: Database) -> None:
+    """PostgreSQL with a pool: the version's own connection, killed by the server (a restart, a failover,
+    an idle timeout), costs one unknown version (nothing served from a cache), then a new one answers."""
+    if db.backend != "postgres":
+        pytest.skip("the kept connection is PostgreSQL's")
+    settings = dataclasses.replace(db.settings, db_pool_size=2)
+    engine = create_engine(settings, schema=db.schema)
+    reader = VersionReader(engine, settings)
+    try:
+        before = await reader.current()
+        assert before is not None
+        pid = await reader.fetch_row("SELECT pg_backend_pid()")
+        assert pid is not None
+        async with unit_of_work(db.engine) as s:
+            await s.execute(select(func.pg_terminate_backend(pid[0])))
+        assert await reader.current() is None  # lost: unknown, no error
+        assert await reader.current() == before  # and open again
+        again = await reader.fetch_row("SELECT pg_backend_pid()")
+        assert again is not None
+        assert again[0] != pid[0]
+    finally:
+        await reader.close()
+        await engine.dispose()
