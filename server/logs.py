@@ -146,23 +146,19 @@ class RequestLines:
         if not logger.isEnabledFor(logging.INFO):
             return
         message = f"{method} {route} {status} {duration_ms:.1f} ms {client}"
+        fields = {
+            "request_id": rid,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client,
+        }
         handler = self._stream()
         if handler is not None:
-            line = _encoder.encode(
-                {
-                    "ts": _stamps.of(time.time()),
-                    "level": "info",
-                    "logger": REQUEST_LOGGER,
-                    "message": message,
-                    "pid": os.getpid(),
-                    "request_id": rid,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "client": client,
-                }
-            ).decode()
+            # JsonFormatter's members, in its order (the request's id is the one it takes from request_id).
+            entry = {"ts": _stamps.of(time.time()), "level": "info", "logger": REQUEST_LOGGER, "message": message}
+            line = _encoder.encode({**entry, "pid": os.getpid(), **fields}).decode()
             handler.acquire()  # as Handler.handle and StreamHandler.emit: the line, then a flush
             try:
                 handler.stream.write(line + handler.terminator)
@@ -172,14 +168,6 @@ class RequestLines:
                 pass
             finally:
                 handler.release()
-        fields = {
-            "request_id": rid,
-            "method": method,
-            "route": route,
-            "status": status,
-            "duration_ms": duration_ms,
-            "client": client,
-        }
         logger.info("%s", message, extra={"fields": fields})
 
     def _stream(self) -> logging.StreamHandler[Any] | None:
