@@ -162,9 +162,11 @@ async def test_booking_window_and_closed_slots(
 async def test_weekly_quota_per_venue_kind(
     client: Client, make_venue: MakeVenue, make_space: MakeSpace, make_slot: MakeSlot, make_user: MakeUser
 ) -> None:
-    venue = await make_venue(rules={"weekly_quota": 2})
+    # Bookings open a month ahead: the week after next is up to 14 days away, which on a Monday before
+    # 10:00 in Seoul is not yet open under the default of two weeks ahead at 10:00.
+    venue = await make_venue(rules={"weekly_quota": 2, "booking_opens_days_ahead": 30})
     space = await make_space(venue)
-    # Three slots in one Seoul week (Monday to Sunday), eight days or more from now so all are in the window.
+    # Three slots in one Seoul week (Monday to Sunday), all of them in the future, and one the week after.
     today = utcnow().astimezone(KST).date()
     monday = today + timedelta(days=7 - today.weekday())
     starts = [monday + timedelta(days=n) for n in (0, 1, 2)]

@@ -369,11 +369,10 @@ async def test_the_version_reader_reads_a_row_with_parameters_outside_any_sessio
             await engine.dispose()
 
 
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)  # the kept connection is PostgreSQL's
 async def test_the_version_reader_opens_its_connection_again_after_losing_it(db: Database) -> None:
     """PostgreSQL with a pool: the version's own connection, killed by the server (a restart, a failover,
     an idle timeout), costs one unknown version (nothing served from a cache), then a new one answers."""
-    if db.backend != "postgres":
-        pytest.skip("the kept connection is PostgreSQL's")
     settings = dataclasses.replace(db.settings, db_pool_size=2)
     engine = create_engine(settings, schema=db.schema)
     reader = VersionReader(engine, settings)
