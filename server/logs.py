@@ -33,15 +33,14 @@ class _Stamps:
     for every request, thousands in a second."""
 
     def __init__(self) -> None:
-        self.second = -1
-        self.text = ""
+        self.second: tuple[int, str] = (-1, "")  # one tuple: threads that log read it whole
 
     def of(self, created: float) -> str:
         second, micro = divmod(round(created * 1_000_000), 1_000_000)
-        if second != self.second:
-            self.text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-            self.second = second
-        return f"{self.text}.{micro // 1000:03d}+00:00"
+        known = self.second
+        if known[0] != second:
+            known = self.second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+        return f"{known[1]}.{micro // 1000:03d}+00:00"
 
 
 _stamps: Final = _Stamps()
