@@ -172,6 +172,10 @@ def _forget(session: Session) -> None:
     session.info.pop(_ACCOUNTS, None)
 
 
+# The rows a process's SQLite reads keep (the version, the lease, the slots a rush asks about).
+_MAX_SQLITE_ROWS: Final = 4096
+
+
 class VersionReader:
     """The current catalogue version, as cheaply as the database allows; ``None`` when it cannot be
     read (then nothing is served from a cache). ``fetch_row`` reads any other one-row answer the same
@@ -182,6 +186,11 @@ class VersionReader:
         url = make_url(settings.database_url)
         self._sqlite_path: str | None = None
         self._sqlite: sqlite3.Connection | None = None
+        # What that connection read, while no other connection has committed since (``PRAGMA
+        # data_version``, which SQLite changes for a connection at any other's commit): the pragma costs a
+        # third of the version's own query, and a rush's every answer asks for the version.
+        self._sqlite_rows: dict[tuple[str, tuple[Any, ...]], tuple[Any, ...] | None] = {}
+        self._sqlite_seen: int | None = None
         self._pg = False
         self._pg_conn: AsyncConnection | None = None
         self._pg_driver: Any = None  # that connection's asyncpg connection
@@ -214,7 +223,9 @@ class VersionReader:
         """The first row of a read-only query (``None``: no row), read the way the version is, outside
         any transaction: ``sql`` in the engine's dialect (``driver_sql``), with positional ``params``.
         Without parameters, requests share the reads of the same query (``_read_postgres``); with them,
-        each reads on its own. Failures raise."""
+        each reads on its own. On a SQLite file, a row is read again only once another connection has
+        committed since: ``sql`` must depend on nothing but the database (no ``CURRENT_TIMESTAMP``, no
+        ``random()``). Failures raise."""
         if self._sqlite_path is not None:
             try:
                 return self._read_sqlite(sql, params)
@@ -250,14 +261,27 @@ class VersionReader:
             conn = sqlite3.connect(self._sqlite_path or "", timeout=0, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
             self._sqlite = conn
+        key = (sql, params)
         try:
-            row = self._sqlite.execute(sql, params).fetchone()
+            seen = self._sqlite.execute("PRAGMA data_version").fetchone()[0]
+            if seen != self._sqlite_seen:  # another connection committed: what was read may be out of date
+                self._sqlite_rows.clear()
+                self._sqlite_seen = seen
+            elif key in self._sqlite_rows:
+                return self._sqlite_rows[key]
+            found = self._sqlite.execute(sql, params).fetchone()
         except Exception:
             self._close_sqlite()
             raise
-        return None if row is None else tuple(row)
+        row = None if found is None else tuple(found)
+        if len(self._sqlite_rows) >= _MAX_SQLITE_ROWS:
+            self._sqlite_rows.clear()
+        self._sqlite_rows[key] = row
+        return row
 
     def _close_sqlite(self) -> None:
+        self._sqlite_rows.clear()
+        self._sqlite_seen = None
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None

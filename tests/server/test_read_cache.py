@@ -391,3 +391,31 @@ async def test_the_version_reader_opens_its_connection_again_after_losing_it(db:
     finally:
         await reader.close()
         await engine.dispose()
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)  # PRAGMA data_version is SQLite's
+async def test_sqlite_reads_the_version_again_only_after_another_connections_commit(db: Database) -> None:
+    """A SQLite file's version read asks ``PRAGMA data_version`` (which moves at any other connection's
+    commit) and queries the rows again only when it moved: a write is still seen at once."""
+    reader = VersionReader(db.engine, db.settings)
+    try:
+        before = await reader.current()
+        assert before is not None
+        asked: list[str] = []
+        assert reader._sqlite is not None
+        reader._sqlite.set_trace_callback(asked.append)
+        assert await reader.current() == before
+        assert asked == ["PRAGMA data_version"]  # nothing committed since: the rows are not read
+        async with unit_of_work(db.engine) as s:
+            await s.execute(
+                update(catalogue_version)
+                .where(catalogue_version.c.id == 3)
+                .values(version=catalogue_version.c.version + 7)
+            )
+        asked.clear()
+        assert await reader.current() == before + 7  # seen at once
+        assert len(asked) == 2
+        assert await reader.current() == before + 7
+        assert len(asked) == 3
+    finally:
+        await reader.close()
