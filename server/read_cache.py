@@ -10,7 +10,7 @@ bumps the version in its own transaction: the next request everywhere builds a f
 Answers also depend on the clock (a slot that has begun, a programme's next session, "today" when no
 date is given): an entry is rebuilt after ``TTL_SECONDS`` even when nothing was written (by one
 request, while the others get the entry it replaces: the clock's answer may be that much late, a
-write's never).
+write's never), but for the routes whose answer does not (``CLOCKLESS_ROUTES``).
 
 Every cached answer carries a strong ``ETag`` (a hash of its body) and ``Cache-Control: no-cache``; a
 request whose ``If-None-Match`` names it gets ``304 Not Modified`` without a body. One request builds a
@@ -39,6 +39,10 @@ CACHED_PATHS: Final = re.compile(
 # client takes gzip, so its Accept-Encoding is part of the key.
 FEED_PATHS: Final = re.compile(r"^/ical/[^/]+\.ics$")
 TTL_SECONDS: Final = 5.0
+# Routes whose answer the clock leaves as it is (a venue's page: its spaces, hours and rules): kept until
+# a write, never rebuilt for the clock. A rebuild holds up its worker's event loop meanwhile, and at 64
+# connections the rebuilds of 50 venues' pages every 5 s were the p99 of the venue page (bench/README.md).
+CLOCKLESS_ROUTES: Final = frozenset({"/api/venues/{venue_id}"})
 MAX_ENTRIES: Final = 4096
 MAX_BODY_BYTES: Final = 2 * 1024 * 1024
 # What one process keeps at most (least recently used first out): memory stays under 200 MB a worker.
@@ -113,7 +117,7 @@ class ReadCache:
                 entry = await self._build(app, scope, receive, send, key, version)
                 if entry is None:  # answered by the handler itself (not cacheable)
                     return
-            elif time.monotonic() - entry.born > TTL_SECONDS:
+            elif time.monotonic() - entry.born > TTL_SECONDS and entry.route not in CLOCKLESS_ROUTES:
                 # Only the clock moved on: one request rebuilds it, the others meanwhile get this one.
                 if (*key, version) not in self.building:
                     rebuilt = await self._build(app, scope, receive, send, key, version)

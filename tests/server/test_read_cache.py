@@ -299,19 +299,29 @@ async def test_a_cached_feed_follows_bookings_and_revocation_at_once(
     assert (await client.get(path)).status_code == 404
 
 
-async def test_an_entry_past_its_time_is_rebuilt(
-    client: Client, app: Litestar, make_venue: MakeVenue, monkeypatch: pytest.MonkeyPatch
+async def test_an_entry_past_its_time_is_rebuilt_but_a_venue_page_only_after_a_write(
+    client: Client, app: Litestar, make_venue: MakeVenue, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Availability depends on the clock (slots that begin, windows that open): rebuilt after
+    ``TTL_SECONDS``. A venue's page does not (``CLOCKLESS_ROUTES``): kept until a write."""
     venue = await make_venue()
-    url = f"/api/venues/{venue.id}"
-    await cached_twice(client, app, url)
+    clocked, page = f"/api/venues/{venue.id}/availability", f"/api/venues/{venue.id}"
     cache: ReadCache = app.state.read_cache
-    [first] = [entry for key, entry in cache.entries.items() if key[0] == url]
+    first: dict[str, Any] = {}
+    for url in (clocked, page):
+        await cached_twice(client, app, url)
+        [first[url]] = [entry for key, entry in cache.entries.items() if key[0] == url]
     monkeypatch.setattr(read_cache, "TTL_SECONDS", -1.0)  # every entry past its time
-    assert (await client.get(url)).status_code == 200
-    [second] = [entry for key, entry in cache.entries.items() if key[0] == url]
-    assert second is not first
-    assert second.body == first.body
+    for url in (clocked, page):
+        assert (await client.get(url)).status_code == 200
+    [again] = [entry for key, entry in cache.entries.items() if key[0] == clocked]
+    assert again is not first[clocked]
+    assert again.body == first[clocked].body
+    [kept] = [entry for key, entry in cache.entries.items() if key[0] == page]
+    assert kept is first[page]
+    async with unit_of_work(db.engine) as s:  # a write: the page is built again at once
+        await s.execute(update(Venue).where(Venue.id == venue.id).values(name="새 이름"))
+    assert (await client.get(page)).json()["name"] == "새 이름"
 
 
 async def test_the_cache_keeps_within_its_byte_budget(
