@@ -33,13 +33,13 @@ class _Stamps:
     for every request, thousands in a second."""
 
     def __init__(self) -> None:
-        self.second: tuple[int, str] = (-1, "")  # one tuple: threads that log read it whole
+        self.known: tuple[int, str] = (-1, "")  # the second and its text, one tuple: threads read it whole
 
     def of(self, created: float) -> str:
         second, micro = divmod(round(created * 1_000_000), 1_000_000)
-        known = self.second
+        known = self.known
         if known[0] != second:
-            known = self.second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+            known = self.known = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
         return f"{known[1]}.{micro // 1000:03d}+00:00"
 
 
